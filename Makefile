@@ -1,0 +1,60 @@
+# hammer's tasks. Every Go target loops over the workspace's modules.
+SHELL := /bin/bash
+GO ?= go
+MODULES := $(shell $(GO) list -m -f '{{.Dir}}')
+PACKAGES := $(addsuffix /...,$(MODULES))
+BIN := $(CURDIR)/bin
+SQLC_VERSION := v1.31.1
+SQLC := $(BIN)/sqlc
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+COMMIT ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
+LDFLAGS := -X github.com/hammer-webhooks/hammer/platform/version.Version=$(VERSION) -X github.com/hammer-webhooks/hammer/platform/version.Commit=$(COMMIT)
+TEST_FLAGS ?=
+
+.PHONY: all build run test test-short bench generate sqlc-check tools vet fmt tidy db-migrate run-server run-worker clean
+
+all: build
+
+build: ## the single hammer binary in ./bin
+	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN)/hammer ./cmd/hammer
+
+run: build ## all-in-one dev mode: embedded NATS, own PostgreSQL unless HAMMER_DATABASE_URL is set
+	$(BIN)/hammer dev
+
+test: ## every module's tests with -race, on a throwaway PostgreSQL unless HAMMER_TEST_DATABASE_URL is set
+	./scripts/with-postgres $(GO) test -race -count=1 -timeout 25m $(TEST_FLAGS) $(PACKAGES)
+
+test-short: ## the tests without the end-to-end harness
+	$(MAKE) test TEST_FLAGS=-short
+
+vet:
+	$(GO) vet $(PACKAGES)
+
+fmt:
+	gofmt -w $$(git ls-files '*.go')
+
+tidy:
+	for m in $(MODULES); do (cd $$m && $(GO) mod tidy) || exit 1; done
+
+tools: $(SQLC)
+
+$(SQLC):
+	GOBIN=$(BIN) $(GO) install github.com/sqlc-dev/sqlc/cmd/sqlc@$(SQLC_VERSION)
+
+generate: $(SQLC) ## regenerate sql/dbsqlc from sql/queries
+	cd sql && $(SQLC) generate
+
+sqlc-check: $(SQLC) ## fails when the committed generated code is stale
+	cd sql && $(SQLC) diff && $(SQLC) vet
+
+db-migrate: build ## apply migrations to HAMMER_DATABASE_URL
+	$(BIN)/hammer migrate up
+
+run-server: build ## the API alone
+	$(BIN)/hammer api
+
+run-worker: build ## fanout, deliverer and recorder (run one process each in production)
+	$(BIN)/hammer worker
+
+clean:
+	rm -rf $(BIN)

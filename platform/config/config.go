@@ -1,0 +1,315 @@
+// Package config holds one documented configuration struct per service,
+// filled from HAMMER_* environment variables with defaults applied in one
+// place, and validated with messages that say which variable to fix.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"reflect"
+	"strings"
+	"time"
+
+	"github.com/caarlos0/env/v11"
+	"go.uber.org/zap/zapcore"
+
+	"github.com/hammer-webhooks/hammer/platform/topology"
+)
+
+// Common is what every service reads.
+type Common struct {
+	LogLevel       string        `env:"HAMMER_LOG_LEVEL" envDefault:"info" desc:"log level: debug, info, warn or error"`
+	NATSURL        string        `env:"HAMMER_NATS_URL" envDefault:"nats://127.0.0.1:4222" desc:"NATS server URL(s), comma-separated; in hammer dev, set it to use that NATS instead of the embedded one"`
+	OpsAddr        string        `env:"HAMMER_OPS_ADDR" envDefault:":9090" desc:"address of /healthz, /readyz, /metrics and pprof (one per process)"`
+	Pprof          bool          `env:"HAMMER_PPROF" envDefault:"false" desc:"serve /debug/pprof on the ops address"`
+	StreamReplicas int           `env:"HAMMER_STREAM_REPLICAS" envDefault:"1" desc:"replicas of every stream and bucket (3 on a NATS cluster)"`
+	StreamMaxAge   time.Duration `env:"HAMMER_STREAM_MAX_AGE" envDefault:"168h" desc:"how long streams keep messages and events"`
+	StreamMaxBytes int64         `env:"HAMMER_STREAM_MAX_BYTES" envDefault:"-1" desc:"size limit of each stream in bytes; -1 is unlimited"`
+	OTLPEndpoint   string        `env:"HAMMER_OTLP_ENDPOINT" desc:"OpenTelemetry collector endpoint; tracing is off when unset"`
+}
+
+// Database is read by the services that use PostgreSQL.
+type Database struct {
+	DatabaseURL string `env:"HAMMER_DATABASE_URL" desc:"PostgreSQL URL (postgres://user:password@host:5432/db); hammer dev runs its own PostgreSQL when unset"`
+}
+
+// API configures services/api.
+type API struct {
+	Common
+	Database
+	HTTPAddr        string   `env:"HAMMER_HTTP_ADDR" envDefault:":8000" desc:"address of the REST API"`
+	APITokens       []string `env:"HAMMER_API_TOKENS" envSeparator:"," desc:"comma-separated bearer tokens; when set, /v1 requires one of them"`
+	MaxMessageBytes int      `env:"HAMMER_MAX_MESSAGE_BYTES" envDefault:"524288" desc:"largest message data accepted, in bytes"`
+}
+
+// Fanout configures services/fanout.
+type Fanout struct {
+	Common
+	Database
+}
+
+// Deliverer configures services/deliverer. It needs no database.
+type Deliverer struct {
+	Common
+	DeliveryConcurrency int           `env:"HAMMER_DELIVERY_CONCURRENCY" envDefault:"64" desc:"concurrent HTTP requests per deliverer process"`
+	AllowedCIDRs        []string      `env:"HAMMER_DELIVERY_ALLOWED_CIDRS" envSeparator:"," desc:"when set, the complete list of networks deliveries may reach (replaces the SSRF guard's default)"`
+	AckWait             time.Duration `env:"HAMMER_DELIVERY_ACK_WAIT" envDefault:"1m" desc:"how long a delivery stays with a deliverer that stopped reporting progress before another takes it"`
+}
+
+// Recorder configures services/recorder.
+type Recorder struct {
+	Common
+	Database
+	BatchSize     int           `env:"HAMMER_RECORDER_BATCH_SIZE" envDefault:"500" desc:"most events written in one transaction"`
+	FlushInterval time.Duration `env:"HAMMER_RECORDER_FLUSH_INTERVAL" envDefault:"50ms" desc:"longest an event waits for its batch to fill"`
+}
+
+// Dev configures hammer dev: every service in one process.
+type Dev struct {
+	API
+	DeliveryConcurrency int           `env:"HAMMER_DELIVERY_CONCURRENCY" envDefault:"64" desc:"concurrent HTTP requests per deliverer process"`
+	AllowedCIDRs        []string      `env:"HAMMER_DELIVERY_ALLOWED_CIDRS" envSeparator:"," desc:"when set, the complete list of networks deliveries may reach; hammer dev defaults to loopback and private ranges"`
+	AckWait             time.Duration `env:"HAMMER_DELIVERY_ACK_WAIT" envDefault:"1m" desc:"how long a delivery stays with a deliverer that stopped reporting progress before another takes it"`
+	BatchSize           int           `env:"HAMMER_RECORDER_BATCH_SIZE" envDefault:"500" desc:"most events written in one transaction"`
+	FlushInterval       time.Duration `env:"HAMMER_RECORDER_FLUSH_INTERVAL" envDefault:"50ms" desc:"longest an event waits for its batch to fill"`
+	DataDir             string        `env:"HAMMER_DATA_DIR" envDefault:"./.hammer" desc:"where hammer dev keeps JetStream and its own PostgreSQL"`
+	DevNATSAddr         string        `env:"HAMMER_DEV_NATS_ADDR" envDefault:"127.0.0.1:4222" desc:"where hammer dev's embedded NATS listens, so other processes can join"`
+}
+
+// Load fills cfg (a pointer to one of the structs above) from the
+// environment and validates it.
+func Load[T interface{ Validate() error }](cfg *T) error {
+	if err := env.Parse(cfg); err != nil {
+		return fmt.Errorf("reading configuration: %w", err)
+	}
+	return (*cfg).Validate()
+}
+
+// LoadFrom is Load with an explicit environment, for tests.
+func LoadFrom[T interface{ Validate() error }](cfg *T, environ map[string]string) error {
+	if err := env.ParseWithOptions(cfg, env.Options{Environment: environ}); err != nil {
+		return fmt.Errorf("reading configuration: %w", err)
+	}
+	return (*cfg).Validate()
+}
+
+// Topology is the stream topology c asks for.
+func (c Common) Topology() topology.Config {
+	t := topology.DefaultConfig()
+	t.Replicas = c.StreamReplicas
+	t.MaxAge = c.StreamMaxAge
+	t.MaxBytes = c.StreamMaxBytes
+	return t
+}
+
+// ZapLevel is the parsed HAMMER_LOG_LEVEL.
+func (c Common) ZapLevel() zapcore.Level {
+	l, _ := zapcore.ParseLevel(c.LogLevel) // checked by Validate
+	return l
+}
+
+// Validate checks every common variable.
+func (c Common) Validate() error {
+	var errs []error
+	if _, err := zapcore.ParseLevel(c.LogLevel); err != nil {
+		errs = append(errs, fmt.Errorf("HAMMER_LOG_LEVEL=%q: want debug, info, warn or error", c.LogLevel))
+	}
+	for _, u := range strings.Split(c.NATSURL, ",") {
+		if err := checkURL(strings.TrimSpace(u), "nats", "tls", "ws", "wss"); err != nil {
+			errs = append(errs, fmt.Errorf("HAMMER_NATS_URL: %w", err))
+		}
+	}
+	errs = append(errs, checkAddr("HAMMER_OPS_ADDR", c.OpsAddr))
+	if c.StreamReplicas < 1 || c.StreamReplicas > 5 {
+		errs = append(errs, fmt.Errorf("HAMMER_STREAM_REPLICAS=%d: want 1 to 5 (1 on a single server, 3 on a cluster)", c.StreamReplicas))
+	}
+	if c.StreamMaxAge < time.Minute {
+		errs = append(errs, fmt.Errorf("HAMMER_STREAM_MAX_AGE=%s: want at least 1m (e.g. 168h)", c.StreamMaxAge))
+	}
+	if c.StreamMaxBytes == 0 || c.StreamMaxBytes < -1 {
+		errs = append(errs, fmt.Errorf("HAMMER_STREAM_MAX_BYTES=%d: want -1 (unlimited) or a positive size", c.StreamMaxBytes))
+	}
+	return errors.Join(errs...)
+}
+
+// Validate checks the database URL, which these services cannot run without.
+func (d Database) Validate() error {
+	if d.DatabaseURL == "" {
+		return errors.New("HAMMER_DATABASE_URL is not set: want postgres://user:password@host:5432/db")
+	}
+	if err := checkURL(d.DatabaseURL, "postgres", "postgresql"); err != nil {
+		return fmt.Errorf("HAMMER_DATABASE_URL: %w", err)
+	}
+	return nil
+}
+
+// Validate checks the API's variables.
+func (c API) Validate() error {
+	return errors.Join(c.Common.Validate(), c.Database.Validate(), c.validateOwn())
+}
+
+func (c API) validateOwn() error {
+	var errs []error
+	errs = append(errs, checkAddr("HAMMER_HTTP_ADDR", c.HTTPAddr))
+	for i, t := range c.APITokens {
+		if strings.TrimSpace(t) == "" {
+			errs = append(errs, fmt.Errorf("HAMMER_API_TOKENS: token %d is empty", i+1))
+		}
+	}
+	// NATS refuses payloads above its max_payload (1 MiB by default); keep
+	// room for headers.
+	if c.MaxMessageBytes < 1 || c.MaxMessageBytes > 1<<20-16<<10 {
+		errs = append(errs, fmt.Errorf("HAMMER_MAX_MESSAGE_BYTES=%d: want 1 to %d (below NATS's 1 MiB max payload)", c.MaxMessageBytes, 1<<20-16<<10))
+	}
+	return errors.Join(errs...)
+}
+
+// Validate checks fanout's variables.
+func (c Fanout) Validate() error {
+	return errors.Join(c.Common.Validate(), c.Database.Validate())
+}
+
+// Validate checks the deliverer's variables.
+func (c Deliverer) Validate() error {
+	return errors.Join(c.Common.Validate(), validateDelivery(c.DeliveryConcurrency, c.AllowedCIDRs, c.AckWait))
+}
+
+func validateDelivery(concurrency int, cidrs []string, ackWait time.Duration) error {
+	var errs []error
+	if concurrency < 1 || concurrency > 10_000 {
+		errs = append(errs, fmt.Errorf("HAMMER_DELIVERY_CONCURRENCY=%d: want 1 to 10000", concurrency))
+	}
+	if _, err := ParseCIDRs(cidrs); err != nil {
+		errs = append(errs, fmt.Errorf("HAMMER_DELIVERY_ALLOWED_CIDRS: %w", err))
+	}
+	if ackWait < 5*time.Second {
+		errs = append(errs, fmt.Errorf("HAMMER_DELIVERY_ACK_WAIT=%s: want at least 5s", ackWait))
+	}
+	return errors.Join(errs...)
+}
+
+// Validate checks the recorder's variables.
+func (c Recorder) Validate() error {
+	return errors.Join(c.Common.Validate(), c.Database.Validate(), validateRecorder(c.BatchSize, c.FlushInterval))
+}
+
+func validateRecorder(size int, interval time.Duration) error {
+	var errs []error
+	if size < 1 || size > 10_000 {
+		errs = append(errs, fmt.Errorf("HAMMER_RECORDER_BATCH_SIZE=%d: want 1 to 10000", size))
+	}
+	if interval <= 0 || interval > 10*time.Second {
+		errs = append(errs, fmt.Errorf("HAMMER_RECORDER_FLUSH_INTERVAL=%s: want above 0 and at most 10s", interval))
+	}
+	return errors.Join(errs...)
+}
+
+// Validate checks hammer dev's variables. The database URL may be empty:
+// hammer dev then runs its own PostgreSQL.
+func (c Dev) Validate() error {
+	errs := []error{c.Common.Validate(), c.API.validateOwn(),
+		validateDelivery(c.DeliveryConcurrency, c.AllowedCIDRs, c.AckWait),
+		validateRecorder(c.BatchSize, c.FlushInterval),
+		checkAddr("HAMMER_DEV_NATS_ADDR", c.DevNATSAddr)}
+	if c.DatabaseURL != "" {
+		errs = append(errs, c.Database.Validate())
+	}
+	if c.DataDir == "" {
+		errs = append(errs, errors.New("HAMMER_DATA_DIR is empty: want a directory such as ./.hammer"))
+	}
+	return errors.Join(errs...)
+}
+
+// ParseCIDRs parses a list of networks; a bare address is a single host.
+func ParseCIDRs(list []string) ([]*net.IPNet, error) {
+	var nets []*net.IPNet
+	for _, s := range list {
+		s = strings.TrimSpace(s)
+		if s == "" {
+			continue
+		}
+		if !strings.Contains(s, "/") {
+			ip := net.ParseIP(s)
+			if ip == nil {
+				return nil, fmt.Errorf("%q is neither a CIDR nor an IP address", s)
+			}
+			bits := 128
+			if ip.To4() != nil {
+				ip, bits = ip.To4(), 32
+			}
+			nets = append(nets, &net.IPNet{IP: ip, Mask: net.CIDRMask(bits, bits)})
+			continue
+		}
+		_, n, err := net.ParseCIDR(s)
+		if err != nil {
+			return nil, fmt.Errorf("%q is not a CIDR (e.g. 10.0.0.0/8)", s)
+		}
+		nets = append(nets, n)
+	}
+	return nets, nil
+}
+
+func checkURL(raw string, schemes ...string) error {
+	u, err := url.Parse(raw)
+	if err != nil || u.Host == "" {
+		return fmt.Errorf("%q is not a URL with a host", redact(raw))
+	}
+	for _, s := range schemes {
+		if u.Scheme == s {
+			return nil
+		}
+	}
+	return fmt.Errorf("%q: scheme %q, want %s", redact(raw), u.Scheme, strings.Join(schemes, ", "))
+}
+
+func checkAddr(name, addr string) error {
+	if _, _, err := net.SplitHostPort(addr); err != nil {
+		return fmt.Errorf("%s=%q: want host:port or :port", name, addr)
+	}
+	return nil
+}
+
+// redact hides a URL's password so an error message never carries it.
+func redact(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "(unparsable URL)"
+	}
+	return u.Redacted()
+}
+
+// Variable describes one environment variable for --help and the docs.
+type Variable struct {
+	Name, Default, Description string
+}
+
+// Variables lists the variables cfg reads (a struct or pointer to one), in
+// declaration order.
+func Variables(cfg any) []Variable {
+	var out []Variable
+	seen := map[string]bool{}
+	var walk func(t reflect.Type)
+	walk = func(t reflect.Type) {
+		for i := 0; i < t.NumField(); i++ {
+			f := t.Field(i)
+			if f.Anonymous {
+				walk(f.Type)
+				continue
+			}
+			name := f.Tag.Get("env")
+			if name == "" || seen[name] {
+				continue
+			}
+			seen[name] = true
+			out = append(out, Variable{Name: name, Default: f.Tag.Get("envDefault"), Description: f.Tag.Get("desc")})
+		}
+	}
+	t := reflect.TypeOf(cfg)
+	if t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	walk(t)
+	return out
+}

@@ -1,0 +1,188 @@
+// Package topology creates hammer's streams, durable consumers and key-value
+// buckets. Every service applies it at start, whichever starts first, and
+// applying it again changes nothing.
+package topology
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"go.uber.org/zap"
+
+	"github.com/hammer-webhooks/hammer/platform/events"
+)
+
+// Durable consumer names.
+const (
+	ConsumerFanout             = "fanout"
+	ConsumerDeliverer          = "deliverer"
+	ConsumerRecorderMessages   = "recorder-messages"
+	ConsumerRecorderDeliveries = "recorder-deliveries"
+	ConsumerRecorderEvents     = "recorder-events"
+)
+
+// Config sizes the topology.
+type Config struct {
+	// Replicas of every stream and bucket: 1 on a single server, 3 on a cluster.
+	Replicas int
+	// MaxAge bounds how long the streams keep anything, delivered or not.
+	MaxAge time.Duration
+	// MaxBytes bounds each stream's size; -1 is unlimited. A full stream
+	// refuses new publishes rather than dropping accepted ones.
+	MaxBytes int64
+	// DelivererAckWait is how long a delivery event may stay unacknowledged
+	// before JetStream hands it to another deliverer. The deliverer reports
+	// progress during long requests, so it only needs to exceed the gap
+	// between progress reports and a crashed deliverer's pause.
+	DelivererAckWait time.Duration
+}
+
+// DefaultConfig is the topology of a single server.
+func DefaultConfig() Config {
+	return Config{Replicas: 1, MaxAge: 7 * 24 * time.Hour, MaxBytes: -1, DelivererAckWait: time.Minute}
+}
+
+// IdempotencyWindow is how long an Idempotency-Key is remembered.
+const IdempotencyWindow = 24 * time.Hour
+
+// DuplicateWindow is JetStream's deduplication window on Nats-Msg-Id.
+const DuplicateWindow = 2 * time.Minute
+
+// Streams returns the configuration of the three streams.
+func Streams(c Config) []jetstream.StreamConfig {
+	stream := func(name, subject, description string) jetstream.StreamConfig {
+		return jetstream.StreamConfig{
+			Name:        name,
+			Description: description,
+			Subjects:    []string{subject},
+			Retention:   jetstream.LimitsPolicy,
+			Storage:     jetstream.FileStorage,
+			Replicas:    c.Replicas,
+			MaxAge:      c.MaxAge,
+			MaxBytes:    c.MaxBytes,
+			Discard:     jetstream.DiscardNew,
+			Duplicates:  DuplicateWindow,
+			AllowDirect: true,
+		}
+	}
+	return []jetstream.StreamConfig{
+		stream(events.StreamMessages, events.MessagesSubjects, "hammer: accepted messages"),
+		stream(events.StreamDeliveries, events.DeliveriesSubjects, "hammer: delivery attempts to make"),
+		stream(events.StreamEvents, events.EventsSubjects, "hammer: attempts, outcomes and subscription changes"),
+	}
+}
+
+// Consumers returns every durable consumer hammer uses, by stream.
+//
+// The deliverer's consumer follows DESIGN "Retries": no BackOff (it would add
+// to NakWithDelay), unlimited MaxDeliver (the deliverer counts attempts
+// itself) and a MaxAckPending large enough that held retries, which stay
+// ack-pending while they wait, never starve fresh deliveries.
+func Consumers(c Config) map[string][]jetstream.ConsumerConfig {
+	durable := func(name string, ackWait time.Duration, maxAckPending int) jetstream.ConsumerConfig {
+		return jetstream.ConsumerConfig{
+			Durable:       name,
+			AckPolicy:     jetstream.AckExplicitPolicy,
+			DeliverPolicy: jetstream.DeliverAllPolicy,
+			AckWait:       ackWait,
+			MaxDeliver:    -1,
+			MaxAckPending: maxAckPending,
+			MaxWaiting:    512,
+			Replicas:      c.Replicas,
+		}
+	}
+	return map[string][]jetstream.ConsumerConfig{
+		events.StreamMessages: {
+			durable(ConsumerFanout, 30*time.Second, 10_000),
+			durable(ConsumerRecorderMessages, 30*time.Second, 20_000),
+		},
+		events.StreamDeliveries: {
+			durable(ConsumerDeliverer, c.DelivererAckWait, 1_000_000),
+			durable(ConsumerRecorderDeliveries, 30*time.Second, 20_000),
+		},
+		events.StreamEvents: {
+			durable(ConsumerRecorderEvents, 30*time.Second, 20_000),
+		},
+	}
+}
+
+// Buckets returns the key-value buckets.
+func Buckets(c Config) []jetstream.KeyValueConfig {
+	return []jetstream.KeyValueConfig{
+		{
+			Bucket:      events.BucketSubscriptions,
+			Description: "hammer: live view of subscriptions",
+			History:     1,
+			Storage:     jetstream.FileStorage,
+			Replicas:    c.Replicas,
+		},
+		{
+			Bucket:      events.BucketIdempotency,
+			Description: "hammer: Idempotency-Key claims",
+			History:     1,
+			TTL:         IdempotencyWindow,
+			Storage:     jetstream.FileStorage,
+			Replicas:    c.Replicas,
+		},
+	}
+}
+
+// Ensure creates or updates every stream, consumer and bucket.
+func Ensure(ctx context.Context, js jetstream.JetStream, c Config) error {
+	if c.Replicas < 1 {
+		return fmt.Errorf("topology: replicas must be at least 1, got %d", c.Replicas)
+	}
+	consumers := Consumers(c)
+	for _, sc := range Streams(c) {
+		stream, err := js.CreateOrUpdateStream(ctx, sc)
+		if err != nil {
+			return fmt.Errorf("ensuring stream %s: %w", sc.Name, err)
+		}
+		for _, cc := range consumers[sc.Name] {
+			if _, err := stream.CreateOrUpdateConsumer(ctx, cc); err != nil {
+				return fmt.Errorf("ensuring consumer %s on %s: %w", cc.Durable, sc.Name, err)
+			}
+		}
+	}
+	for _, kc := range Buckets(c) {
+		if _, err := js.CreateOrUpdateKeyValue(ctx, kc); err != nil {
+			return fmt.Errorf("ensuring bucket %s: %w", kc.Bucket, err)
+		}
+	}
+	return nil
+}
+
+// Connect dials NATS for a long-running service: it retries the first
+// connection, reconnects forever and logs every change of state.
+func Connect(url, name string, log *zap.Logger) (*nats.Conn, error) {
+	if url == "" {
+		return nil, errors.New("connecting to NATS: no URL (set HAMMER_NATS_URL)")
+	}
+	nc, err := nats.Connect(url,
+		nats.Name(name),
+		nats.RetryOnFailedConnect(true),
+		nats.MaxReconnects(-1),
+		nats.ReconnectWait(250*time.Millisecond),
+		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
+			log.Warn("nats disconnected", zap.Error(err))
+		}),
+		nats.ReconnectHandler(func(c *nats.Conn) {
+			log.Info("nats reconnected", zap.String("url", c.ConnectedUrlRedacted()))
+		}),
+		nats.ErrorHandler(func(_ *nats.Conn, sub *nats.Subscription, err error) {
+			fields := []zap.Field{zap.Error(err)}
+			if sub != nil {
+				fields = append(fields, zap.String("subject", sub.Subject))
+			}
+			log.Warn("nats error", fields...)
+		}),
+	)
+	if err != nil {
+		return nil, fmt.Errorf("connecting to NATS at %s: %w", url, err)
+	}
+	return nc, nil
+}

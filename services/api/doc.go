@@ -1,0 +1,2 @@
+// Package api is hammer's api service; Run starts it.
+package api

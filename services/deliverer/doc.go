@@ -1,0 +1,2 @@
+// Package deliverer is hammer's deliverer service; Run starts it.
+package deliverer

@@ -1,0 +1,2 @@
+// Package fanout is hammer's fanout service; Run starts it.
+package fanout

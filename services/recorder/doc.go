@@ -1,0 +1,2 @@
+// Package recorder is hammer's recorder service; Run starts it.
+package recorder
