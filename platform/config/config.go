@@ -82,7 +82,7 @@ type Dev struct {
 // environment and validates it.
 func Load[T interface{ Validate() error }](cfg *T) error {
 	if err := env.Parse(cfg); err != nil {
-		return fmt.Errorf("reading configuration: %w", err)
+		return explain(cfg, err)
 	}
 	return (*cfg).Validate()
 }
@@ -90,9 +90,36 @@ func Load[T interface{ Validate() error }](cfg *T) error {
 // LoadFrom is Load with an explicit environment, for tests.
 func LoadFrom[T interface{ Validate() error }](cfg *T, environ map[string]string) error {
 	if err := env.ParseWithOptions(cfg, env.Options{Environment: environ}); err != nil {
-		return fmt.Errorf("reading configuration: %w", err)
+		return explain(cfg, err)
 	}
 	return (*cfg).Validate()
+}
+
+// explain rewrites the parser's errors, which name Go struct fields, so that
+// they name the environment variable and the value's expected form.
+func explain(cfg any, err error) error {
+	var agg env.AggregateError
+	if !errors.As(err, &agg) {
+		return fmt.Errorf("reading configuration: %w", err)
+	}
+	tags := map[string]string{}
+	for _, v := range Variables(cfg) {
+		tags[v.field] = v.Name
+	}
+	var errs []error
+	for _, e := range agg.Errors {
+		var pe env.ParseError
+		if errors.As(e, &pe) {
+			name := tags[pe.Name]
+			if name == "" {
+				name = pe.Name
+			}
+			errs = append(errs, fmt.Errorf("%s: want a %s: %w", name, pe.Type, pe.Err))
+			continue
+		}
+		errs = append(errs, e)
+	}
+	return errors.Join(errs...)
 }
 
 // Topology is the stream topology c asks for.
@@ -283,6 +310,7 @@ func redact(raw string) string {
 // Variable describes one environment variable for --help and the docs.
 type Variable struct {
 	Name, Default, Description string
+	field                      string
 }
 
 // Variables lists the variables cfg reads (a struct or pointer to one), in
@@ -303,7 +331,7 @@ func Variables(cfg any) []Variable {
 				continue
 			}
 			seen[name] = true
-			out = append(out, Variable{Name: name, Default: f.Tag.Get("envDefault"), Description: f.Tag.Get("desc")})
+			out = append(out, Variable{Name: name, Default: f.Tag.Get("envDefault"), Description: f.Tag.Get("desc"), field: f.Name})
 		}
 	}
 	t := reflect.TypeOf(cfg)
