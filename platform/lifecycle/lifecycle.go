@@ -70,11 +70,16 @@ func Run(ctx context.Context, log *zap.Logger, stopTimeout time.Duration, compon
 			log.Error("component did not stop in time", zap.String("component", c.Name), zap.Duration("timeout", stopTimeout))
 		}
 	}
-	close(results)
-	for r := range results {
-		if r.err != nil && !errors.Is(r.err, context.Canceled) && first == nil {
-			first = fmt.Errorf("%s: %w", components[r.index].Name, r.err)
+	// A component that missed its stop timeout may still send later; the
+	// channel has room for every component, so it never blocks.
+	for {
+		select {
+		case r := <-results:
+			if r.err != nil && !errors.Is(r.err, context.Canceled) && first == nil {
+				first = fmt.Errorf("%s: %w", components[r.index].Name, r.err)
+			}
+		default:
+			return first
 		}
 	}
-	return first
 }
