@@ -99,6 +99,32 @@ func (q *Queries) SubscriptionGetByID(ctx context.Context, id string) (Subscript
 	return i, err
 }
 
+const subscriptionGetByIDForUpdate = `-- name: SubscriptionGetByIDForUpdate :one
+SELECT id, topic_id, name, url, secret_token, signing_secret, max_delivery_attempts, delivery_attempt_delay, delivery_attempt_timeout, max_concurrent_requests, created_at, updated_at FROM subscriptions WHERE id = $1 FOR UPDATE
+`
+
+// Reads a subscription for a PATCH and locks it until commit, so two
+// concurrent PATCHes of different fields both take effect.
+func (q *Queries) SubscriptionGetByIDForUpdate(ctx context.Context, id string) (Subscription, error) {
+	row := q.db.QueryRow(ctx, subscriptionGetByIDForUpdate, id)
+	var i Subscription
+	err := row.Scan(
+		&i.ID,
+		&i.TopicID,
+		&i.Name,
+		&i.Url,
+		&i.SecretToken,
+		&i.SigningSecret,
+		&i.MaxDeliveryAttempts,
+		&i.DeliveryAttemptDelay,
+		&i.DeliveryAttemptTimeout,
+		&i.MaxConcurrentRequests,
+		&i.CreatedAt,
+		&i.UpdatedAt,
+	)
+	return i, err
+}
+
 const subscriptionInsert = `-- name: SubscriptionInsert :one
 INSERT INTO subscriptions (
     id, topic_id, name, url, secret_token, signing_secret,

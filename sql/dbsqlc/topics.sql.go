@@ -49,6 +49,25 @@ func (q *Queries) TopicGetByID(ctx context.Context, id string) (Topic, error) {
 	return i, err
 }
 
+const topicGetByIDForUpdate = `-- name: TopicGetByIDForUpdate :one
+SELECT id, name, created_at, updated_at FROM topics WHERE id = $1 FOR UPDATE
+`
+
+// Locks the topic for the rest of the transaction: deleting it this way keeps
+// a concurrent subscription insert (whose foreign-key check waits on the lock)
+// from slipping in between deleting the subscriptions and the topic.
+func (q *Queries) TopicGetByIDForUpdate(ctx context.Context, id string) (Topic, error) {
+	row := q.db.QueryRow(ctx, topicGetByIDForUpdate, id)
+	var i Topic
+	err := row.Scan(
+		&i.ID,
+		&i.Name,
+		&i.CreatedAt,
+		&i.UpdatedAt,
+	)
+	return i, err
+}
+
 const topicInsert = `-- name: TopicInsert :one
 INSERT INTO topics (id, name, created_at, updated_at)
 VALUES ($1, $2, $3, $3)
@@ -168,6 +187,32 @@ func (q *Queries) TopicListDesc(ctx context.Context, arg TopicListDescParams) ([
 			return nil, err
 		}
 		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const topicListExisting = `-- name: TopicListExisting :many
+SELECT id FROM topics WHERE id = ANY($1::text[])
+`
+
+// Which of the given topics exist: the batch publish checks every distinct
+// topic of a batch with one query.
+func (q *Queries) TopicListExisting(ctx context.Context, ids []string) ([]string, error) {
+	rows, err := q.db.Query(ctx, topicListExisting, ids)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []string{}
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return nil, err
+		}
+		items = append(items, id)
 	}
 	if err := rows.Err(); err != nil {
 		return nil, err

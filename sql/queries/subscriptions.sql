@@ -71,3 +71,8 @@ WHERE (sqlc.narg('topic_id')::text IS NULL OR topic_id = sqlc.narg('topic_id'))
   AND (sqlc.narg('created_at_lte')::timestamptz IS NULL OR created_at <= sqlc.narg('created_at_lte'))
 ORDER BY created_at DESC, id DESC
 LIMIT @row_limit OFFSET @row_offset;
+
+-- name: SubscriptionGetByIDForUpdate :one
+-- Reads a subscription for a PATCH and locks it until commit, so two
+-- concurrent PATCHes of different fields both take effect.
+SELECT * FROM subscriptions WHERE id = @id FOR UPDATE;

@@ -34,3 +34,14 @@ WHERE (sqlc.narg('created_at_gt')::timestamptz IS NULL OR created_at > sqlc.narg
   AND (sqlc.narg('created_at_lte')::timestamptz IS NULL OR created_at <= sqlc.narg('created_at_lte'))
 ORDER BY created_at DESC, id DESC
 LIMIT @row_limit OFFSET @row_offset;
+
+-- name: TopicGetByIDForUpdate :one
+-- Locks the topic for the rest of the transaction: deleting it this way keeps
+-- a concurrent subscription insert (whose foreign-key check waits on the lock)
+-- from slipping in between deleting the subscriptions and the topic.
+SELECT * FROM topics WHERE id = @id FOR UPDATE;
+
+-- name: TopicListExisting :many
+-- Which of the given topics exist: the batch publish checks every distinct
+-- topic of a batch with one query.
+SELECT id FROM topics WHERE id = ANY(@ids::text[]);
