@@ -1,0 +1,201 @@
+package fanout
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
+	"go.uber.org/zap"
+
+	"github.com/hammer-webhooks/hammer/platform/config"
+	"github.com/hammer-webhooks/hammer/platform/events"
+	"github.com/hammer-webhooks/hammer/platform/ops"
+	"github.com/hammer-webhooks/hammer/platform/topology"
+	"github.com/hammer-webhooks/hammer/sql/dbsqlc"
+)
+
+const (
+	// maxBatch is the most messages handled together, and so the most
+	// topics one subscriptions query asks for.
+	maxBatch = 256
+	// maxInFlight bounds the delivery events published and not yet
+	// acknowledged by JetStream; a publish beyond it waits up to stallWait.
+	maxInFlight = 4096
+	stallWait   = 10 * time.Second
+	// publishTimeout is how long one delivery event may wait for its PubAck.
+	publishTimeout = 10 * time.Second
+	// batchTimeout bounds one batch, query and publishes included. It stays
+	// below the consumer's AckWait (30 s) so that a batch ends, acked or
+	// nakked, before JetStream hands its messages to another replica.
+	batchTimeout = 20 * time.Second
+	// drainTimeout bounds how long shutdown waits for prefetched messages.
+	drainTimeout = 10 * time.Second
+)
+
+// Options is what fanout needs from the process that runs it.
+type Options struct {
+	Config   config.Fanout
+	Pool     *pgxpool.Pool
+	NATS     *nats.Conn
+	Logger   *zap.Logger
+	Registry *prometheus.Registry
+}
+
+// Service turns accepted messages into delivery events. It keeps no state
+// between batches, so any number of replicas can share its consumer.
+type Service struct {
+	cfg     config.Fanout
+	pool    *pgxpool.Pool
+	queries *dbsqlc.Queries
+	nc      *nats.Conn
+	js      jetstream.JetStream
+	log     *zap.Logger
+	metrics *metrics
+
+	// batchSize and now are fields so that tests can vary them.
+	batchSize int
+	now       func() time.Time
+}
+
+// New checks opts and builds the service without touching the network, so
+// that a process can wire every service before any of them starts.
+func New(opts Options) (*Service, error) {
+	switch {
+	case opts.Pool == nil:
+		return nil, errors.New("fanout: Options.Pool is nil")
+	case opts.NATS == nil:
+		return nil, errors.New("fanout: Options.NATS is nil")
+	case opts.Registry == nil:
+		return nil, errors.New("fanout: Options.Registry is nil")
+	}
+	log := opts.Logger
+	if log == nil {
+		log = zap.NewNop()
+	}
+	js, err := jetstream.New(opts.NATS,
+		jetstream.WithPublishAsyncMaxPending(maxInFlight),
+		jetstream.WithPublishAsyncTimeout(publishTimeout),
+	)
+	if err != nil {
+		return nil, fmt.Errorf("fanout: creating JetStream context: %w", err)
+	}
+	m, err := newMetrics(opts.Registry)
+	if err != nil {
+		return nil, fmt.Errorf("fanout: registering metrics: %w", err)
+	}
+	return &Service{
+		cfg:       opts.Config,
+		pool:      opts.Pool,
+		queries:   dbsqlc.New(opts.Pool),
+		nc:        opts.NATS,
+		js:        js,
+		log:       log,
+		metrics:   m,
+		batchSize: maxBatch,
+		now:       time.Now,
+	}, nil
+}
+
+// Checks are what /readyz asks of fanout: it reads subscriptions from
+// Postgres and moves events through NATS.
+func (s *Service) Checks() map[string]ops.Check {
+	return map[string]ops.Check{
+		"postgres": func(ctx context.Context) error { return s.pool.Ping(ctx) },
+		"nats": func(context.Context) error {
+			if status := s.nc.Status(); status != nats.CONNECTED {
+				return fmt.Errorf("nats connection is %s", status)
+			}
+			return nil
+		},
+	}
+}
+
+// Run applies the topology and fans out messages until ctx is cancelled.
+// On cancel it stops pulling, finishes the batch in hand and the messages
+// already prefetched, and returns nil.
+func (s *Service) Run(ctx context.Context) error {
+	if err := topology.Ensure(ctx, s.js, s.cfg.Topology()); err != nil {
+		if ctx.Err() != nil {
+			return nil
+		}
+		return fmt.Errorf("fanout: %w", err)
+	}
+	consumer, err := s.js.Consumer(ctx, events.StreamMessages, topology.ConsumerFanout)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil
+		}
+		return fmt.Errorf("fanout: opening consumer %s: %w", topology.ConsumerFanout, err)
+	}
+
+	// The callback runs serially and only hands messages over; batches are
+	// cut in the loop below from whatever is ready, so an idle fanout adds
+	// no latency and a busy one amortises the query over many messages.
+	in := make(chan jetstream.Msg, s.batchSize)
+	quit := make(chan struct{})
+	defer close(quit)
+	handOver := func(msg jetstream.Msg) {
+		select {
+		case in <- msg:
+		case <-quit:
+			// Shutting down without a taker: let another replica have it now.
+			_ = msg.Nak()
+		}
+	}
+	consuming, err := consumer.Consume(handOver,
+		jetstream.PullMaxMessages(s.batchSize),
+		jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
+			s.log.Warn("consuming messages", zap.Error(err))
+		}),
+	)
+	if err != nil {
+		return fmt.Errorf("fanout: consuming %s: %w", topology.ConsumerFanout, err)
+	}
+	s.log.Info("fanout started", zap.Int("batch_size", s.batchSize))
+
+	closed := consuming.Closed()
+	stopping := ctx.Done()
+	var drainDeadline <-chan time.Time
+	for {
+		select {
+		case msg := <-in:
+			s.handleBatch(context.WithoutCancel(ctx), s.collect(msg, in))
+		case <-stopping:
+			// Drain hands the prefetched messages to the callback; they
+			// are fanned out like any others instead of waiting for AckWait.
+			stopping = nil
+			consuming.Drain()
+			drainDeadline = time.After(drainTimeout)
+		case <-closed:
+			for len(in) > 0 {
+				s.handleBatch(context.WithoutCancel(ctx), s.collect(<-in, in))
+			}
+			s.log.Info("fanout stopped")
+			return nil
+		case <-drainDeadline:
+			consuming.Stop()
+			s.log.Warn("fanout stopped before its prefetched messages were drained; JetStream redelivers them after AckWait")
+			return nil
+		}
+	}
+}
+
+// collect cuts a batch: first plus every message already waiting, up to the
+// batch size.
+func (s *Service) collect(first jetstream.Msg, in <-chan jetstream.Msg) []jetstream.Msg {
+	batch := []jetstream.Msg{first}
+	for len(batch) < s.batchSize {
+		select {
+		case msg := <-in:
+			batch = append(batch, msg)
+		default:
+			return batch
+		}
+	}
+	return batch
+}
