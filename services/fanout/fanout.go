@@ -35,6 +35,9 @@ const (
 	batchTimeout = 20 * time.Second
 	// drainTimeout bounds how long shutdown waits for prefetched messages.
 	drainTimeout = 10 * time.Second
+	// restartDelay spaces attempts to consume again after JetStream ended
+	// the consumption.
+	restartDelay = time.Second
 )
 
 // Options is what fanout needs from the process that runs it.
@@ -117,7 +120,9 @@ func (s *Service) Checks() map[string]ops.Check {
 
 // Run applies the topology and fans out messages until ctx is cancelled.
 // On cancel it stops pulling, finishes the batch in hand and the messages
-// already prefetched, and returns nil.
+// already prefetched, and returns nil. Should JetStream end the consumption
+// (the durable consumer was deleted, say), Run applies the topology again
+// and resumes.
 func (s *Service) Run(ctx context.Context) error {
 	if err := topology.Ensure(ctx, s.js, s.cfg.Topology()); err != nil {
 		if ctx.Err() != nil {
@@ -125,12 +130,31 @@ func (s *Service) Run(ctx context.Context) error {
 		}
 		return fmt.Errorf("fanout: %w", err)
 	}
-	consumer, err := s.js.Consumer(ctx, events.StreamMessages, topology.ConsumerFanout)
-	if err != nil {
+	s.log.Info("fanout started", zap.Int("batch_size", s.batchSize))
+	for {
+		err := s.consume(ctx)
 		if ctx.Err() != nil {
+			s.log.Info("fanout stopped")
 			return nil
 		}
-		return fmt.Errorf("fanout: opening consumer %s: %w", topology.ConsumerFanout, err)
+		s.log.Error("fanout stopped consuming; starting again", zap.Error(err))
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(restartDelay):
+		}
+		if err := topology.Ensure(ctx, s.js, s.cfg.Topology()); err != nil && ctx.Err() == nil {
+			s.log.Error("applying topology", zap.Error(err))
+		}
+	}
+}
+
+// consume fans out batches until ctx is cancelled (then it drains and
+// returns nil) or the consumption ends on its own (an error).
+func (s *Service) consume(ctx context.Context) error {
+	consumer, err := s.js.Consumer(ctx, events.StreamMessages, topology.ConsumerFanout)
+	if err != nil {
+		return fmt.Errorf("opening consumer %s: %w", topology.ConsumerFanout, err)
 	}
 
 	// The callback runs serially and only hands messages over; batches are
@@ -143,7 +167,7 @@ func (s *Service) Run(ctx context.Context) error {
 		select {
 		case in <- msg:
 		case <-quit:
-			// Shutting down without a taker: let another replica have it now.
+			// Nobody takes it any more: let another replica have it now.
 			_ = msg.Nak()
 		}
 	}
@@ -154,9 +178,8 @@ func (s *Service) Run(ctx context.Context) error {
 		}),
 	)
 	if err != nil {
-		return fmt.Errorf("fanout: consuming %s: %w", topology.ConsumerFanout, err)
+		return fmt.Errorf("consuming %s: %w", topology.ConsumerFanout, err)
 	}
-	s.log.Info("fanout started", zap.Int("batch_size", s.batchSize))
 
 	closed := consuming.Closed()
 	stopping := ctx.Done()
@@ -175,11 +198,13 @@ func (s *Service) Run(ctx context.Context) error {
 			for len(in) > 0 {
 				s.handleBatch(context.WithoutCancel(ctx), s.collect(<-in, in))
 			}
-			s.log.Info("fanout stopped")
-			return nil
+			if ctx.Err() != nil {
+				return nil
+			}
+			return errors.New("the consumption ended (was the consumer deleted?)")
 		case <-drainDeadline:
 			consuming.Stop()
-			s.log.Warn("fanout stopped before its prefetched messages were drained; JetStream redelivers them after AckWait")
+			s.log.Warn("stopped before the prefetched messages were drained; JetStream redelivers them after AckWait")
 			return nil
 		}
 	}

@@ -443,3 +443,28 @@ func histogramCount(t *testing.T, reg *prometheus.Registry, name string) uint64 
 	t.Fatalf("no metric %s", name)
 	return 0
 }
+
+func TestResumesAfterTheConsumerIsDeleted(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	b.run(t)
+	ctx := context.Background()
+
+	b.topic(t, "t")
+	b.subscription(t, "s", "t", time.Now().Add(-time.Minute))
+	first := b.publish(t, newMessage("t", time.Now()))
+	b.settled(t, first)
+	b.deliveries(t, 1)
+
+	require.NoError(t, b.nats.JS.DeleteConsumer(ctx, events.StreamMessages, topology.ConsumerFanout))
+	second := b.publish(t, newMessage("t", time.Now()))
+	// The consumer comes back from the start of the stream: the first
+	// message is fanned out again under the same delivery ID and dropped
+	// as a duplicate, the second one is new.
+	testkit.Eventually(t, waitFor, func() bool {
+		_, err := b.nats.JS.Consumer(ctx, events.StreamMessages, topology.ConsumerFanout)
+		return err == nil
+	}, "waiting for the consumer to be created again")
+	b.settled(t, second)
+	b.deliveries(t, 2)
+}
