@@ -1,0 +1,260 @@
+package recorder
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
+	"go.uber.org/zap"
+
+	"github.com/hammer-webhooks/hammer/platform/config"
+	"github.com/hammer-webhooks/hammer/platform/events"
+	"github.com/hammer-webhooks/hammer/platform/ops"
+	"github.com/hammer-webhooks/hammer/platform/topology"
+	"github.com/hammer-webhooks/hammer/sql/dbsqlc"
+)
+
+const (
+	// flushTimeout bounds one batch's transaction, retries of its halves
+	// included. It stays below the consumers' AckWait (30 s) so a batch is
+	// acked or nakked before JetStream hands its events out again.
+	flushTimeout = 20 * time.Second
+	// drainTimeout bounds how long shutdown waits for prefetched events.
+	drainTimeout = 10 * time.Second
+	// restartDelay spaces attempts to consume again after JetStream ended
+	// the consumption.
+	restartDelay = time.Second
+)
+
+// Options is what the recorder needs from the process that runs it.
+type Options struct {
+	Config   config.Recorder
+	Pool     *pgxpool.Pool
+	NATS     *nats.Conn
+	Logger   *zap.Logger
+	Registry *prometheus.Registry
+}
+
+// Service projects hammer's streams into Postgres. Its writes are
+// idempotent, so replicas may share its consumers.
+type Service struct {
+	cfg     config.Recorder
+	pool    *pgxpool.Pool
+	queries *dbsqlc.Queries
+	nc      *nats.Conn
+	js      jetstream.JetStream
+	log     *zap.Logger
+	metrics *metrics
+}
+
+// source is one stream the recorder reads, through its durable consumer.
+type source struct {
+	stream, consumer, label string
+}
+
+var sources = []source{
+	{events.StreamMessages, topology.ConsumerRecorderMessages, labelMessages},
+	{events.StreamDeliveries, topology.ConsumerRecorderDeliveries, labelDeliveries},
+	{events.StreamEvents, topology.ConsumerRecorderEvents, labelEvents},
+}
+
+// New checks opts and builds the recorder without touching the network, so
+// that a process can wire every service before any of them starts.
+func New(opts Options) (*Service, error) {
+	switch {
+	case opts.Pool == nil:
+		return nil, errors.New("recorder: Options.Pool is nil")
+	case opts.NATS == nil:
+		return nil, errors.New("recorder: Options.NATS is nil")
+	case opts.Registry == nil:
+		return nil, errors.New("recorder: Options.Registry is nil")
+	case opts.Config.BatchSize < 1:
+		return nil, fmt.Errorf("recorder: batch size %d: want at least 1 (HAMMER_RECORDER_BATCH_SIZE)", opts.Config.BatchSize)
+	case opts.Config.FlushInterval <= 0:
+		return nil, fmt.Errorf("recorder: flush interval %s: want above 0 (HAMMER_RECORDER_FLUSH_INTERVAL)", opts.Config.FlushInterval)
+	}
+	log := opts.Logger
+	if log == nil {
+		log = zap.NewNop()
+	}
+	js, err := jetstream.New(opts.NATS)
+	if err != nil {
+		return nil, fmt.Errorf("recorder: creating JetStream context: %w", err)
+	}
+	m, err := newMetrics(opts.Registry)
+	if err != nil {
+		return nil, fmt.Errorf("recorder: registering metrics: %w", err)
+	}
+	return &Service{
+		cfg:     opts.Config,
+		pool:    opts.Pool,
+		queries: dbsqlc.New(opts.Pool),
+		nc:      opts.NATS,
+		js:      js,
+		log:     log,
+		metrics: m,
+	}, nil
+}
+
+// Checks are what /readyz asks of the recorder: it reads NATS and writes
+// Postgres.
+func (s *Service) Checks() map[string]ops.Check {
+	return map[string]ops.Check{
+		"postgres": func(ctx context.Context) error { return s.pool.Ping(ctx) },
+		"nats": func(context.Context) error {
+			if status := s.nc.Status(); status != nats.CONNECTED {
+				return fmt.Errorf("nats connection is %s", status)
+			}
+			return nil
+		},
+	}
+}
+
+// Run applies the topology and records events until ctx is cancelled. On
+// cancel it stops pulling, writes what it holds and what was prefetched,
+// and returns nil. Should JetStream end a consumption (a consumer was
+// deleted, say), Run applies the topology again and resumes.
+func (s *Service) Run(ctx context.Context) error {
+	if err := topology.Ensure(ctx, s.js, s.cfg.Topology()); err != nil {
+		if ctx.Err() != nil {
+			return nil
+		}
+		return fmt.Errorf("recorder: %w", err)
+	}
+	s.log.Info("recorder started", zap.Int("batch_size", s.cfg.BatchSize), zap.Duration("flush_interval", s.cfg.FlushInterval))
+	for {
+		err := s.consume(ctx)
+		if ctx.Err() != nil {
+			s.log.Info("recorder stopped")
+			return nil
+		}
+		s.log.Error("recorder stopped consuming; starting again", zap.Error(err))
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(restartDelay):
+		}
+		if err := topology.Ensure(ctx, s.js, s.cfg.Topology()); err != nil && ctx.Err() == nil {
+			s.log.Error("applying topology", zap.Error(err))
+		}
+	}
+}
+
+// consume reads the three streams into batches until ctx is cancelled (then
+// it drains, flushes and returns nil) or a consumption ends on its own (an
+// error, after flushing what it holds).
+func (s *Service) consume(ctx context.Context) error {
+	in := make(chan jetstream.Msg, s.cfg.BatchSize)
+	quit := make(chan struct{})
+	defer close(quit)
+	handOver := func(msg jetstream.Msg) {
+		select {
+		case in <- msg:
+		case <-quit:
+			_ = msg.Nak() // nobody takes it any more: let another replica have it now
+		}
+	}
+
+	var consuming []jetstream.ConsumeContext
+	stopAll := func() {
+		for _, c := range consuming {
+			c.Stop()
+		}
+	}
+	closed := make(chan string, len(sources))
+	for _, src := range sources {
+		consumer, err := s.js.Consumer(ctx, src.stream, src.consumer)
+		if err != nil {
+			stopAll()
+			return fmt.Errorf("opening consumer %s: %w", src.consumer, err)
+		}
+		c, err := consumer.Consume(handOver,
+			jetstream.PullMaxMessages(s.cfg.BatchSize),
+			jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
+				s.log.Warn("consuming events", zap.String("consumer", src.consumer), zap.Error(err))
+			}),
+		)
+		if err != nil {
+			stopAll()
+			return fmt.Errorf("consuming %s: %w", src.consumer, err)
+		}
+		consuming = append(consuming, c)
+		go func() {
+			<-c.Closed()
+			closed <- src.consumer
+		}()
+	}
+
+	b := &batch{}
+	var flushTimer *time.Timer
+	var flushDue <-chan time.Time
+	flush := func() {
+		if flushTimer != nil {
+			flushTimer.Stop()
+			flushTimer, flushDue = nil, nil
+		}
+		if len(b.records) > 0 {
+			s.flush(context.WithoutCancel(ctx), b.records)
+		}
+		b = &batch{}
+	}
+	take := func(msg jetstream.Msg) {
+		if !s.add(b, msg) {
+			return
+		}
+		if len(b.records) == 1 {
+			flushTimer = time.NewTimer(s.cfg.FlushInterval)
+			flushDue = flushTimer.C
+		}
+		if len(b.records) >= s.cfg.BatchSize {
+			flush()
+		}
+	}
+
+	stopping := ctx.Done()
+	var drainDeadline <-chan time.Time
+	open := len(consuming)
+	for {
+		select {
+		case msg := <-in:
+			take(msg)
+		case <-flushDue:
+			flush()
+		case <-stopping:
+			// Drain hands the prefetched events to the callback; they are
+			// recorded now instead of waiting for AckWait after a restart.
+			stopping = nil
+			for _, c := range consuming {
+				c.Drain()
+			}
+			drainDeadline = time.After(drainTimeout)
+		case name := <-closed:
+			open--
+			if open > 0 && ctx.Err() != nil {
+				continue
+			}
+			for len(in) > 0 {
+				take(<-in)
+			}
+			flush()
+			stopAll()
+			if ctx.Err() != nil {
+				return nil
+			}
+			return fmt.Errorf("the consumption of %s ended (was the consumer deleted?)", name)
+		case <-drainDeadline:
+			stopAll()
+			for len(in) > 0 {
+				take(<-in)
+			}
+			flush()
+			s.log.Warn("stopped before the prefetched events were drained; JetStream redelivers them after AckWait")
+			return nil
+		}
+	}
+}
