@@ -1,2 +1,6 @@
-// Package api is hammer's api service; Run starts it.
+// Package api is hammer's REST API (DESIGN "The REST API"): it keeps topics
+// and subscriptions in Postgres and their live view in the subscriptions
+// bucket, publishes messages to the MESSAGES stream and answers once
+// JetStream has them, and reads back the messages, deliveries and attempts
+// the recorder writes. The hammer binary and cmd/api run it with New and Run.
 package api

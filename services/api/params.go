@@ -1,0 +1,99 @@
+package api
+
+import (
+	"math"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/labstack/echo/v4"
+)
+
+// List paging (DESIGN "The REST API").
+const (
+	defaultLimit = 25
+	maxLimit     = 50
+)
+
+// listParams are the parameters every list takes.
+type listParams struct {
+	limit, offset int32
+	asc           bool
+	gt, gte       *time.Time
+	lt, lte       *time.Time
+}
+
+// parseList reads limit, offset, order and created_at_* from the query.
+// Parameters it does not know are left to the caller (filters) or ignored.
+func parseList(q url.Values) (listParams, *apiError) {
+	p := listParams{limit: defaultLimit}
+	if s := q.Get("limit"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 {
+			return p, invalid("limit", "limit must be a positive integer (at most %d is used)", maxLimit)
+		}
+		p.limit = int32(min(n, maxLimit))
+	}
+	if s := q.Get("offset"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 0 || n > math.MaxInt32 {
+			return p, invalid("offset", "offset must be an integer from 0 to %d", math.MaxInt32)
+		}
+		p.offset = int32(n)
+	}
+	switch q.Get("order") {
+	case "", "desc":
+	case "asc":
+		p.asc = true
+	default:
+		return p, invalid("order", "order must be asc or desc")
+	}
+	for _, f := range []struct {
+		name string
+		dst  **time.Time
+	}{{"created_at_gt", &p.gt}, {"created_at_gte", &p.gte}, {"created_at_lt", &p.lt}, {"created_at_lte", &p.lte}} {
+		s := q.Get(f.name)
+		if s == "" {
+			continue
+		}
+		t, ok := parseQueryTime(s)
+		if !ok {
+			return p, invalid(f.name, "%s must be an RFC 3339 time such as 2020-05-12T18:51:45Z", f.name)
+		}
+		*f.dst = &t
+	}
+	return p, nil
+}
+
+// parseQueryTime reads an RFC 3339 time. An unencoded '+' of a zone offset
+// arrives as a space, so a space is read as '+'.
+func parseQueryTime(s string) (time.Time, bool) {
+	t, err := time.Parse(time.RFC3339Nano, strings.ReplaceAll(s, " ", "+"))
+	if err != nil {
+		return time.Time{}, false
+	}
+	return t.UTC(), true
+}
+
+// idFilter reads an optional ID filter from the query.
+func idFilter(q url.Values, name string) (*string, *apiError) {
+	s := q.Get(name)
+	if s == "" {
+		return nil, nil
+	}
+	if err := checkID(name, s); err != nil {
+		return nil, err
+	}
+	return &s, nil
+}
+
+// pathID reads the path's id, unescaped. ok is false when it cannot be an ID
+// (no such resource can exist, so the caller answers 404 without a query).
+func pathID(c echo.Context) (string, bool) {
+	id, err := url.PathUnescape(c.Param("id"))
+	if err != nil || !validID(id) {
+		return "", false
+	}
+	return id, true
+}

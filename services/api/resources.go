@@ -1,0 +1,168 @@
+package api
+
+import (
+	"time"
+
+	"github.com/hammer-webhooks/hammer/platform/events"
+	"github.com/hammer-webhooks/hammer/sql/dbsqlc"
+)
+
+// timestamp writes a time as the seed does: RFC 3339, UTC, always six
+// fractional digits ("2020-05-12T18:51:45.065849Z").
+type timestamp time.Time
+
+const timestampLayout = "2006-01-02T15:04:05.000000Z07:00"
+
+func (t timestamp) MarshalJSON() ([]byte, error) {
+	u := time.Time(t).UTC().Truncate(time.Microsecond)
+	b := make([]byte, 0, len(timestampLayout)+2)
+	b = append(b, '"')
+	b = u.AppendFormat(b, timestampLayout)
+	return append(b, '"'), nil
+}
+
+// now is the time a change is stamped with, at the precision Postgres keeps.
+func now() time.Time { return time.Now().UTC().Truncate(time.Microsecond) }
+
+// Topic is a topic as the API returns it.
+type Topic struct {
+	ID        string    `json:"id"`
+	Name      string    `json:"name"`
+	CreatedAt timestamp `json:"created_at"`
+	UpdatedAt timestamp `json:"updated_at"`
+}
+
+func topicOut(t dbsqlc.Topic) Topic {
+	return Topic{ID: t.ID, Name: t.Name, CreatedAt: timestamp(t.CreatedAt), UpdatedAt: timestamp(t.UpdatedAt)}
+}
+
+// Subscription is a subscription as the API returns it: the seed's fields,
+// the Standard Webhooks signing secret and the concurrency cap.
+type Subscription struct {
+	ID                     string    `json:"id"`
+	TopicID                string    `json:"topic_id"`
+	Name                   string    `json:"name"`
+	URL                    string    `json:"url"`
+	SecretToken            string    `json:"secret_token"`
+	SigningSecret          string    `json:"signing_secret"`
+	MaxDeliveryAttempts    int32     `json:"max_delivery_attempts"`
+	DeliveryAttemptDelay   int32     `json:"delivery_attempt_delay"`
+	DeliveryAttemptTimeout int32     `json:"delivery_attempt_timeout"`
+	MaxConcurrentRequests  int32     `json:"max_concurrent_requests"`
+	CreatedAt              timestamp `json:"created_at"`
+	UpdatedAt              timestamp `json:"updated_at"`
+}
+
+func subscriptionOut(s dbsqlc.Subscription) Subscription {
+	return Subscription{
+		ID: s.ID, TopicID: s.TopicID, Name: s.Name, URL: s.Url,
+		SecretToken: s.SecretToken, SigningSecret: s.SigningSecret,
+		MaxDeliveryAttempts:    s.MaxDeliveryAttempts,
+		DeliveryAttemptDelay:   s.DeliveryAttemptDelay,
+		DeliveryAttemptTimeout: s.DeliveryAttemptTimeout,
+		MaxConcurrentRequests:  s.MaxConcurrentRequests,
+		CreatedAt:              timestamp(s.CreatedAt), UpdatedAt: timestamp(s.UpdatedAt),
+	}
+}
+
+// subscriptionView is the row as the deliverers see it in the key-value bucket.
+func subscriptionView(s dbsqlc.Subscription) events.Subscription {
+	return events.Subscription{
+		ID: s.ID, TopicID: s.TopicID, Name: s.Name, URL: s.Url,
+		SecretToken: s.SecretToken, SigningSecret: s.SigningSecret,
+		MaxDeliveryAttempts:    int(s.MaxDeliveryAttempts),
+		DeliveryAttemptDelay:   int(s.DeliveryAttemptDelay),
+		DeliveryAttemptTimeout: int(s.DeliveryAttemptTimeout),
+		MaxConcurrentRequests:  int(s.MaxConcurrentRequests),
+		CreatedAt:              s.CreatedAt.UTC(), UpdatedAt: s.UpdatedAt.UTC(),
+	}
+}
+
+// Message is a message as the API returns it; data is base64 as in the seed.
+type Message struct {
+	ID          string    `json:"id"`
+	TopicID     string    `json:"topic_id"`
+	Data        []byte    `json:"data"`
+	ContentType string    `json:"content_type"`
+	CreatedAt   timestamp `json:"created_at"`
+}
+
+func messageOut(m dbsqlc.Message) Message {
+	return Message{ID: m.ID, TopicID: m.TopicID, Data: nonNil(m.Data), ContentType: m.ContentType, CreatedAt: timestamp(m.CreatedAt)}
+}
+
+func publishedOut(m events.Message) Message {
+	return Message{ID: m.ID, TopicID: m.TopicID, Data: nonNil(m.Data), ContentType: m.ContentType, CreatedAt: timestamp(m.CreatedAt)}
+}
+
+// nonNil keeps empty data "" in JSON rather than null.
+func nonNil(b []byte) []byte {
+	if b == nil {
+		return []byte{}
+	}
+	return b
+}
+
+// Delivery is a delivery as the API returns it: the seed's fields, with the
+// message's data, and why it failed when it did.
+type Delivery struct {
+	ID                     string    `json:"id"`
+	TopicID                string    `json:"topic_id"`
+	SubscriptionID         string    `json:"subscription_id"`
+	MessageID              string    `json:"message_id"`
+	Data                   []byte    `json:"data"`
+	URL                    string    `json:"url"`
+	SecretToken            string    `json:"secret_token"`
+	MaxDeliveryAttempts    int32     `json:"max_delivery_attempts"`
+	DeliveryAttemptDelay   int32     `json:"delivery_attempt_delay"`
+	DeliveryAttemptTimeout int32     `json:"delivery_attempt_timeout"`
+	DeliveryAttempts       int32     `json:"delivery_attempts"`
+	Status                 string    `json:"status"`
+	FailureReason          *string   `json:"failure_reason,omitempty"`
+	ScheduledAt            timestamp `json:"scheduled_at"`
+	CreatedAt              timestamp `json:"created_at"`
+	UpdatedAt              timestamp `json:"updated_at"`
+}
+
+// deliveryRow is what every delivery query returns (sqlc makes one struct
+// per query; they share this shape).
+type deliveryRow = dbsqlc.DeliveryGetByIDRow
+
+func deliveryOut(d deliveryRow) Delivery {
+	return Delivery{
+		ID: d.ID, TopicID: d.TopicID, SubscriptionID: d.SubscriptionID, MessageID: d.MessageID,
+		Data: nonNil(d.Data), URL: d.Url, SecretToken: d.SecretToken,
+		MaxDeliveryAttempts:    d.MaxDeliveryAttempts,
+		DeliveryAttemptDelay:   d.DeliveryAttemptDelay,
+		DeliveryAttemptTimeout: d.DeliveryAttemptTimeout,
+		DeliveryAttempts:       d.DeliveryAttempts,
+		Status:                 string(d.Status),
+		FailureReason:          d.FailureReason,
+		ScheduledAt:            timestamp(d.ScheduledAt),
+		CreatedAt:              timestamp(d.CreatedAt),
+		UpdatedAt:              timestamp(d.UpdatedAt),
+	}
+}
+
+// DeliveryAttempt is one attempt as the API returns it: the seed's fields,
+// its number and the error that made it fail, if any.
+type DeliveryAttempt struct {
+	ID                 string    `json:"id"`
+	DeliveryID         string    `json:"delivery_id"`
+	Attempt            int32     `json:"attempt"`
+	Request            string    `json:"request"`
+	Response           string    `json:"response"`
+	ResponseStatusCode int32     `json:"response_status_code"`
+	ExecutionDuration  int32     `json:"execution_duration"`
+	Success            bool      `json:"success"`
+	Error              string    `json:"error"`
+	CreatedAt          timestamp `json:"created_at"`
+}
+
+func attemptOut(a dbsqlc.DeliveryAttempt) DeliveryAttempt {
+	return DeliveryAttempt{
+		ID: a.ID, DeliveryID: a.DeliveryID, Attempt: a.Attempt, Request: a.Request, Response: a.Response,
+		ResponseStatusCode: a.ResponseStatusCode, ExecutionDuration: a.ExecutionDuration,
+		Success: a.Success, Error: a.Error, CreatedAt: timestamp(a.CreatedAt),
+	}
+}
