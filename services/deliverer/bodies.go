@@ -1,0 +1,121 @@
+package deliverer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/golang-lru/v2/simplelru"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/hammer-webhooks/hammer/platform/events"
+)
+
+// errMessageGone reports a message that is no longer in MESSAGES (deleted,
+// or aged out): its delivery ends failed with message_deleted.
+var errMessageGone = errors.New("message is no longer in the MESSAGES stream")
+
+// Sizes of the message cache.
+const (
+	bodyCacheBytes   = 64 << 20
+	bodyCacheEntries = 100_000
+	// bodyCacheTTL bounds how long a cached message is trusted: long enough
+	// for the deliveries of one fanout, short enough that a deleted message
+	// is noticed by the next attempt.
+	bodyCacheTTL = 30 * time.Second
+)
+
+// bodies reads messages from MESSAGES by sequence (a direct get) through an
+// LRU cache bounded in bytes: a message to many subscriptions is read once
+// for all their first attempts. Retries read the stream again, so that a
+// message deleted since is noticed.
+type bodies struct {
+	stream jetstream.Stream
+
+	mu    sync.Mutex
+	lru   *simplelru.LRU[uint64, cachedMessage]
+	bytes int
+	max   int
+	ttl   time.Duration
+}
+
+type cachedMessage struct {
+	msg     events.Message
+	fetched time.Time
+}
+
+func newBodies(stream jetstream.Stream, maxBytes int) *bodies {
+	b := &bodies{stream: stream, max: maxBytes, ttl: bodyCacheTTL}
+	lru, err := simplelru.NewLRU[uint64, cachedMessage](bodyCacheEntries, func(_ uint64, v cachedMessage) {
+		b.bytes -= len(v.msg.Data)
+	})
+	if err != nil {
+		panic(err) // only for a size below 1
+	}
+	b.lru = lru
+	return b
+}
+
+// get returns the message ref names, or errMessageGone.
+func (b *bodies) get(ctx context.Context, ref events.DeliveryRef, fresh bool) (events.Message, error) {
+	if !fresh {
+		if m, ok := b.cached(ref.MessageSequence); ok && m.ID == ref.MessageID {
+			return m, nil
+		}
+	}
+	raw, err := b.stream.GetMsg(ctx, ref.MessageSequence)
+	if errors.Is(err, jetstream.ErrMsgNotFound) {
+		b.forget(ref.MessageSequence)
+		return events.Message{}, errMessageGone
+	}
+	if err != nil {
+		return events.Message{}, fmt.Errorf("reading message %s (sequence %d): %w", ref.MessageID, ref.MessageSequence, err)
+	}
+	m, err := events.MessageFromHeaders(raw.Header, raw.Data)
+	if err != nil || m.ID != ref.MessageID {
+		// Another message at that sequence: the stream was recreated and
+		// ours is gone.
+		b.forget(ref.MessageSequence)
+		return events.Message{}, errMessageGone
+	}
+	b.add(ref.MessageSequence, m)
+	return m, nil
+}
+
+func (b *bodies) cached(seq uint64) (events.Message, bool) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	c, ok := b.lru.Get(seq)
+	if !ok {
+		return events.Message{}, false
+	}
+	if time.Since(c.fetched) > b.ttl {
+		b.lru.Remove(seq)
+		return events.Message{}, false
+	}
+	return c.msg, true
+}
+
+func (b *bodies) add(seq uint64, m events.Message) {
+	if len(m.Data) > b.max/4 {
+		return // one message must not flush the cache
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.lru.Remove(seq) // keeps the byte count right when replacing
+	b.lru.Add(seq, cachedMessage{msg: m, fetched: time.Now()})
+	b.bytes += len(m.Data)
+	for b.bytes > b.max {
+		if _, _, ok := b.lru.RemoveOldest(); !ok {
+			break
+		}
+	}
+}
+
+func (b *bodies) forget(seq uint64) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.lru.Remove(seq)
+}

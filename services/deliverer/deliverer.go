@@ -1,0 +1,396 @@
+// Package deliverer is hammer's deliverer service. Any number of replicas
+// share one durable pull consumer of DELIVERIES; each delivery event asks for
+// one attempt, which the deliverer makes (an HTTP POST signed the Standard
+// Webhooks way, through the SSRF guard), records as an event on EVENTS and,
+// on failure, schedules by publishing the next attempt's event — all
+// acknowledged by JetStream before the event that asked is acknowledged. It
+// needs no database. Run starts it.
+package deliverer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
+	"go.uber.org/zap"
+
+	"github.com/hammer-webhooks/hammer/platform/config"
+	"github.com/hammer-webhooks/hammer/platform/events"
+	"github.com/hammer-webhooks/hammer/platform/ops"
+	"github.com/hammer-webhooks/hammer/platform/topology"
+	"github.com/hammer-webhooks/hammer/services/deliverer/ssrf"
+)
+
+// DefaultStopGrace is how long requests in flight may finish when the
+// deliverer stops before they are abandoned (and made again by another).
+const DefaultStopGrace = 15 * time.Second
+
+// Options are what New needs.
+type Options struct {
+	Config   config.Deliverer
+	NATS     *nats.Conn
+	Logger   *zap.Logger
+	Registry *prometheus.Registry // hammer_delivery_* metrics are registered here
+	// Resolver replaces DNS for the SSRF guard; tests map names to loopback
+	// or to forbidden addresses so that nothing leaves the machine.
+	Resolver ssrf.Resolver
+	// Dial replaces the network dial of checked addresses (tests watch it).
+	Dial ssrf.DialFunc
+	// StopGrace bounds how long requests in flight may finish on stop;
+	// DefaultStopGrace when zero.
+	StopGrace time.Duration
+}
+
+// Service is one deliverer process.
+type Service struct {
+	cfg       config.Deliverer
+	nc        *nats.Conn
+	log       *zap.Logger
+	metrics   *metrics
+	client    *http.Client
+	slots     *slots
+	stopGrace time.Duration
+	policy    string
+
+	// Set by Run.
+	js     jetstream.JetStream
+	subs   *subscriptions
+	bodies *bodies
+}
+
+// New validates opts and builds the service; it does no I/O.
+func New(opts Options) (*Service, error) {
+	if err := opts.Config.Validate(); err != nil {
+		return nil, fmt.Errorf("deliverer configuration: %w", err)
+	}
+	if opts.NATS == nil {
+		return nil, errors.New("deliverer: no NATS connection")
+	}
+	log := opts.Logger
+	if log == nil {
+		log = zap.NewNop()
+	}
+	reg := opts.Registry
+	if reg == nil {
+		reg = prometheus.NewRegistry()
+	}
+	m, err := newMetrics(reg)
+	if err != nil {
+		return nil, err
+	}
+	allowed, err := ssrf.ParsePrefixes(opts.Config.AllowedCIDRs)
+	if err != nil {
+		return nil, fmt.Errorf("HAMMER_DELIVERY_ALLOWED_CIDRS: %w", err)
+	}
+	policy := "default: public addresses only"
+	if len(allowed) > 0 {
+		parts := make([]string, len(allowed))
+		for i, p := range allowed {
+			parts[i] = p.String()
+		}
+		policy = "only " + strings.Join(parts, ", ")
+	}
+	grace := opts.StopGrace
+	if grace <= 0 {
+		grace = DefaultStopGrace
+	}
+	guard := ssrf.New(ssrf.Config{Allowed: allowed, Resolver: opts.Resolver, Dial: opts.Dial})
+	return &Service{
+		cfg:       opts.Config,
+		nc:        opts.NATS,
+		log:       log.Named("deliverer"),
+		metrics:   m,
+		client:    newClient(guard),
+		slots:     &slots{inUse: map[string]int{}},
+		stopGrace: grace,
+		policy:    policy,
+	}, nil
+}
+
+// Checks is what /readyz asks of the deliverer: NATS only.
+func (s *Service) Checks() map[string]ops.Check {
+	return map[string]ops.Check{
+		"nats": func(context.Context) error {
+			if st := s.nc.Status(); st != nats.CONNECTED {
+				return fmt.Errorf("nats connection is %s", st)
+			}
+			return nil
+		},
+	}
+}
+
+// job is a delivery event handed to a worker.
+type job struct {
+	msg jetstream.Msg
+	ev  events.Delivery
+}
+
+// Run applies the topology, then delivers until ctx is cancelled. On cancel
+// it stops pulling, hands back what was fetched but not started, lets
+// requests in flight finish (up to the stop grace) and returns nil.
+func (s *Service) Run(ctx context.Context) error {
+	js, err := jetstream.New(s.nc)
+	if err != nil {
+		return fmt.Errorf("deliverer: %w", err)
+	}
+	s.js = js
+	topo := s.cfg.Topology()
+	topo.DelivererAckWait = s.cfg.AckWait
+	if err := ensure(ctx, s.log, js, topo); err != nil {
+		if ctx.Err() != nil {
+			return nil
+		}
+		return err
+	}
+	if s.subs, err = newSubscriptions(ctx, js, s.log); err != nil {
+		return fmt.Errorf("deliverer: %w", err)
+	}
+	messages, err := js.Stream(ctx, events.StreamMessages)
+	if err != nil {
+		return fmt.Errorf("deliverer: opening stream %s: %w", events.StreamMessages, err)
+	}
+	s.bodies = newBodies(messages, bodyCacheBytes)
+	consumer, err := js.Consumer(ctx, events.StreamDeliveries, topology.ConsumerDeliverer)
+	if err != nil {
+		return fmt.Errorf("deliverer: opening consumer %s: %w", topology.ConsumerDeliverer, err)
+	}
+
+	// Requests and their publishes run under work, which outlives ctx by
+	// the stop grace so that what is in flight can finish.
+	work, abandon := context.WithCancel(context.WithoutCancel(ctx))
+	defer abandon()
+	watchCtx, stopWatch := context.WithCancel(ctx)
+	defer stopWatch()
+	go s.subs.run(watchCtx)
+
+	jobs := make(chan job)
+	stopping := make(chan struct{})
+	var workers sync.WaitGroup
+	for range s.cfg.DeliveryConcurrency {
+		workers.Go(func() { s.worker(work, jobs, stopping) })
+	}
+
+	cc, err := consumer.Consume(func(msg jetstream.Msg) { s.dispatch(msg, jobs, stopping) },
+		jetstream.PullMaxMessages(s.cfg.DeliveryConcurrency),
+		jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
+			s.log.Warn("consuming deliveries", zap.Error(err))
+		}))
+	if err != nil {
+		close(stopping)
+		workers.Wait()
+		return fmt.Errorf("deliverer: consuming %s: %w", topology.ConsumerDeliverer, err)
+	}
+	s.log.Info("deliverer started",
+		zap.Int("concurrency", s.cfg.DeliveryConcurrency),
+		zap.String("ssrf_policy", s.policy))
+
+	<-ctx.Done()
+	s.log.Info("deliverer stopping")
+	close(stopping)
+	cc.Drain() // what was fetched reaches dispatch, which hands it back
+	select {
+	case <-cc.Closed():
+	case <-time.After(5 * time.Second):
+		s.log.Warn("consumer did not drain in time")
+	}
+	done := make(chan struct{})
+	go func() { workers.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(s.stopGrace):
+		s.log.Warn("abandoning requests in flight", zap.Duration("grace", s.stopGrace))
+		abandon()
+		<-done
+	}
+	s.log.Info("deliverer stopped")
+	return nil
+}
+
+// ensure applies the topology, retrying while NATS is not reachable yet.
+func ensure(ctx context.Context, log *zap.Logger, js jetstream.JetStream, topo topology.Config) error {
+	for {
+		actx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		err := topology.Ensure(actx, js, topo)
+		cancel()
+		if err == nil {
+			return nil
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		log.Warn("applying topology; retrying", zap.Error(err))
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(time.Second):
+		}
+	}
+}
+
+// dispatch is the consumer's callback. It answers what needs no worker (a
+// retry that is not due yet) at once, so that held retries never queue
+// behind slow requests, and hands the rest to a worker, waiting for one to
+// be free: that wait is what bounds the number of requests in flight.
+func (s *Service) dispatch(msg jetstream.Msg, jobs chan<- job, stopping <-chan struct{}) {
+	select {
+	case <-stopping:
+		s.settle(msg, hold(0, holdShutdown), s.log)
+		return
+	default:
+	}
+	ev, err := triage(msg, time.Now())
+	if err != nil {
+		s.settle(msg, err, s.log)
+		return
+	}
+	select {
+	case jobs <- job{msg: msg, ev: ev}:
+	case <-stopping:
+		s.settle(msg, hold(0, holdShutdown), s.log)
+	}
+}
+
+func (s *Service) worker(ctx context.Context, jobs <-chan job, stopping <-chan struct{}) {
+	for {
+		select {
+		case <-stopping:
+			return
+		case j := <-jobs:
+			select {
+			case <-stopping:
+				s.settle(j.msg, hold(0, holdShutdown), s.log)
+				continue
+			default:
+			}
+			log := s.log.With(
+				zap.String("delivery_id", j.ev.DeliveryID),
+				zap.String("subscription_id", j.ev.SubscriptionID),
+				zap.String("message_id", j.ev.MessageID),
+				zap.Int("attempt", j.ev.Attempt))
+			stopProgress := s.reportProgress(j.msg)
+			err := s.deliver(ctx, j.ev, log)
+			stopProgress()
+			s.settle(j.msg, err, log)
+		}
+	}
+}
+
+// reportProgress tells JetStream the event is being worked on, often enough
+// that AckWait never hands it to another deliverer mid-request.
+func (s *Service) reportProgress(msg jetstream.Msg) (stop func()) {
+	every := s.cfg.AckWait / 3
+	t := time.NewTicker(every)
+	done := make(chan struct{})
+	go func() {
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+				_ = msg.InProgress()
+			}
+		}
+	}()
+	return func() { t.Stop(); close(done) }
+}
+
+// holdError hands a delivery event back to JetStream for later, without an
+// attempt: JetStream redelivers it after delay.
+type holdError struct {
+	delay  time.Duration
+	reason string
+}
+
+func (h *holdError) Error() string {
+	return fmt.Sprintf("held for %s (%s)", h.delay, h.reason)
+}
+
+func hold(delay time.Duration, reason string) error {
+	return &holdError{delay: delay, reason: reason}
+}
+
+// errMalformed marks an event that no deliverer can ever handle.
+var errMalformed = errors.New("malformed delivery event")
+
+// unavailableRetry is how soon an event that met a transient failure (NATS
+// could not serve a read or a publish) comes back.
+const unavailableRetry = 2 * time.Second
+
+// settle is the one place that answers JetStream for a delivery event:
+// nil → Ack (waiting for the server to confirm, so that a lost ack does not
+// make the attempt again); hold → Nak, delayed as asked; malformed → Term;
+// anything else is transient → NakWithDelay.
+func (s *Service) settle(msg jetstream.Msg, err error, log *zap.Logger) {
+	var h *holdError
+	var ackErr error
+	switch {
+	case err == nil:
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		ackErr = msg.DoubleAck(ctx)
+		cancel()
+	case errors.As(err, &h):
+		s.metrics.holds.WithLabelValues(h.reason).Inc()
+		if h.delay <= 0 {
+			ackErr = msg.Nak()
+		} else {
+			ackErr = msg.NakWithDelay(h.delay)
+		}
+	case errors.Is(err, errMalformed):
+		log.Error("dropping delivery event", zap.Error(err))
+		ackErr = msg.TermWithReason(err.Error())
+	default:
+		s.metrics.holds.WithLabelValues(holdUnavailable).Inc()
+		log.Warn("delivery event will be retried", zap.Error(err), zap.Duration("in", unavailableRetry))
+		ackErr = msg.NakWithDelay(unavailableRetry)
+	}
+	if ackErr != nil {
+		log.Warn("answering JetStream for a delivery event", zap.Error(ackErr))
+	}
+}
+
+// triage decodes an event and holds it when it is not due yet.
+func triage(msg jetstream.Msg, now time.Time) (events.Delivery, error) {
+	var ev events.Delivery
+	if err := events.Decode(msg.Data(), &ev); err != nil {
+		return ev, fmt.Errorf("%w: %w", errMalformed, err)
+	}
+	if ev.DeliveryID == "" || ev.SubscriptionID == "" || ev.MessageID == "" || ev.Attempt < 1 || ev.MessageSequence == 0 {
+		return ev, fmt.Errorf("%w: missing delivery_id, subscription_id, message_id, message_sequence or attempt", errMalformed)
+	}
+	if wait := ev.NotBefore.Sub(now); wait > time.Millisecond {
+		return ev, hold(wait, holdNotDue)
+	}
+	return ev, nil
+}
+
+// slots counts the requests in flight per subscription in this process, for
+// max_concurrent_requests.
+type slots struct {
+	mu    sync.Mutex
+	inUse map[string]int
+}
+
+func (s *slots) acquire(id string, limit int) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.inUse[id] >= limit {
+		return false
+	}
+	s.inUse[id]++
+	return true
+}
+
+func (s *slots) release(id string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.inUse[id]--; s.inUse[id] <= 0 {
+		delete(s.inUse, id)
+	}
+}
