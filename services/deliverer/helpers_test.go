@@ -302,6 +302,7 @@ func (b *bundle) waitIdle(t *testing.T, timeout time.Duration) {
 // request is one request a receiver got.
 type request struct {
 	at     time.Time
+	host   string
 	path   string
 	header http.Header
 	body   []byte
@@ -323,7 +324,7 @@ func newReceiver(t *testing.T, respond func(n int, w http.ResponseWriter, r *htt
 	rc.Server = &httptest.Server{Listener: ln, Config: &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(r.Body)
 		rc.mu.Lock()
-		rc.requests = append(rc.requests, request{at: time.Now(), path: r.URL.Path, header: r.Header.Clone(), body: body})
+		rc.requests = append(rc.requests, request{at: time.Now(), host: r.Host, path: r.URL.Path, header: r.Header.Clone(), body: body})
 		n := len(rc.requests)
 		rc.mu.Unlock()
 		if respond == nil {
@@ -351,4 +352,33 @@ func (rc *receiver) count() int {
 
 func status(code int) func(int, http.ResponseWriter, *http.Request) {
 	return func(_ int, w http.ResponseWriter, _ *http.Request) { w.WriteHeader(code) }
+}
+
+// metric reads a counter or gauge of the deliverer; label is the value of
+// its one label, or "" for an unlabelled metric.
+func (r *running) metric(t *testing.T, name, label string) float64 {
+	t.Helper()
+	families, err := r.reg.Gather()
+	require.NoError(t, err)
+	for _, f := range families {
+		if f.GetName() != name {
+			continue
+		}
+		var sum float64
+		for _, m := range f.GetMetric() {
+			if label != "" && (len(m.GetLabel()) == 0 || m.GetLabel()[0].GetValue() != label) {
+				continue
+			}
+			switch {
+			case m.GetCounter() != nil:
+				sum += m.GetCounter().GetValue()
+			case m.GetGauge() != nil:
+				sum += m.GetGauge().GetValue()
+			case m.GetHistogram() != nil:
+				sum += float64(m.GetHistogram().GetSampleCount())
+			}
+		}
+		return sum
+	}
+	return 0
 }
