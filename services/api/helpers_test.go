@@ -5,12 +5,16 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/stretchr/testify/require"
@@ -199,4 +203,26 @@ func compact(t *testing.T, s string) string {
 	var buf bytes.Buffer
 	require.NoError(t, json.Compact(&buf, []byte(s)))
 	return buf.String()
+}
+
+// stopNATS shuts the bundle's NATS server down and returns a function that
+// starts it again on the same port and storage and waits for the client to
+// reconnect.
+func stopNATS(t *testing.T, b *bundle) (restart func()) {
+	t.Helper()
+	port := b.nats.Server.Addr().(*net.TCPAddr).Port
+	dir := filepath.Dir(b.nats.Server.StoreDir())
+	b.nats.Server.Shutdown()
+	b.nats.Server.WaitForShutdown()
+	testkit.Eventually(t, 5*time.Second, func() bool { return b.nats.Conn.Status() != nats.CONNECTED }, "client notices the outage")
+	return func() {
+		t.Helper()
+		srv, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: port, JetStream: true, StoreDir: dir, NoLog: true, NoSigs: true})
+		require.NoError(t, err)
+		go srv.Start()
+		require.True(t, srv.ReadyForConnections(10*time.Second))
+		t.Cleanup(func() { srv.Shutdown(); srv.WaitForShutdown() })
+		b.nats.Server = srv
+		testkit.Eventually(t, 15*time.Second, func() bool { return b.nats.Conn.Status() == nats.CONNECTED }, "client reconnects")
+	}
 }
