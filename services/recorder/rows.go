@@ -143,6 +143,13 @@ func decodeAttempt(data []byte, rec *record) error {
 		Attempts: a.Attempt, Status: status, ScheduledAt: scheduled,
 		UpdatedAt: a.CreatedAt.Add(time.Duration(a.ExecutionDuration) * time.Millisecond),
 	}
+	if status == events.StatusFailed {
+		// Only the last allowed attempt fails a delivery (the other
+		// reasons end it without an attempt). The outcome event saying so
+		// comes next, but a final row keeps the first final event's
+		// fields, so the reason is recorded from here.
+		rec.delivery.FailureReason = events.ReasonMaxAttempts
+	}
 	rec.delivery.describe(a.DeliveryRef, a.Target)
 	rec.attempt = &attemptRow{
 		ID: a.AttemptID, DeliveryID: a.DeliveryID, Attempt: a.Attempt,
