@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"net/netip"
 	"sort"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -381,4 +382,50 @@ func (r *running) metric(t *testing.T, name, label string) float64 {
 		return sum
 	}
 	return 0
+}
+
+// deliverMany publishes n messages and their first delivery events to sub,
+// asynchronously, and returns the delivery IDs.
+func (b *bundle) deliverMany(t *testing.T, n int, sub events.Subscription) []string {
+	t.Helper()
+	ctx := context.Background()
+	msgs := make([]events.Message, n)
+	futures := make([]jetstream.PubAckFuture, n)
+	for i := range n {
+		now := time.Now().UTC().Truncate(time.Microsecond)
+		msgs[i] = events.Message{ID: events.NewMessageID(now), TopicID: "topic", ContentType: "application/json", CreatedAt: now, Data: []byte(`{"n":` + strconv.Itoa(i) + `}`)}
+		f, err := b.js.PublishMsgAsync(msgs[i].NATSMsg())
+		require.NoError(t, err)
+		futures[i] = f
+	}
+	ids := make([]string, n)
+	deliveries := make([]jetstream.PubAckFuture, n)
+	for i, f := range futures {
+		select {
+		case ack := <-f.Ok():
+			d := deliveryFor(accepted{Message: msgs[i], seq: ack.Sequence}, sub)
+			ids[i] = d.DeliveryID
+			df, err := b.js.PublishMsgAsync(deliveryMsg(t, d))
+			require.NoError(t, err)
+			deliveries[i] = df
+		case err := <-f.Err():
+			require.NoError(t, err)
+		case <-time.After(10 * time.Second):
+			t.Fatal("no publish acknowledgement")
+		}
+	}
+	select {
+	case <-b.js.PublishAsyncComplete():
+	case <-ctx.Done():
+	case <-time.After(20 * time.Second):
+		t.Fatal("delivery events not acknowledged")
+	}
+	for _, f := range deliveries {
+		select {
+		case <-f.Ok():
+		case err := <-f.Err():
+			require.NoError(t, err)
+		}
+	}
+	return ids
 }
