@@ -128,7 +128,7 @@ func New(opts Options) (*Server, error) {
 		Name: "hammer_api_subscription_view_errors_total",
 		Help: "Writes of the subscriptions bucket or subscription events that failed and were queued for retry.",
 	})
-	s.view = &view{nc: opts.NATS, js: js, q: s.q, log: opts.Logger, timeout: timeout, errors: viewErrors, dirty: map[string]struct{}{}}
+	s.view = &view{nc: opts.NATS, js: js, q: s.q, log: opts.Logger, timeout: timeout, errors: viewErrors, page: rebuildPage, dirty: map[string]struct{}{}}
 	s.pub = &publisher{
 		nc: opts.NATS, js: js, log: opts.Logger, timeout: timeout,
 		accepted: prometheus.NewCounter(prometheus.CounterOpts{

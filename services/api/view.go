@@ -36,6 +36,7 @@ type view struct {
 	log     *zap.Logger
 	timeout time.Duration
 	errors  prometheus.Counter
+	page    int32 // subscriptions read per query by rebuild
 
 	mu     sync.Mutex
 	kv     jetstream.KeyValue
@@ -212,7 +213,7 @@ func (v *view) rebuild(ctx context.Context) (int, error) {
 	seen := map[string]bool{}
 	after := ""
 	for {
-		page, err := v.q.SubscriptionListAfterID(ctx, dbsqlc.SubscriptionListAfterIDParams{AfterID: after, RowLimit: rebuildPage})
+		page, err := v.q.SubscriptionListAfterID(ctx, dbsqlc.SubscriptionListAfterIDParams{AfterID: after, RowLimit: v.page})
 		if err != nil {
 			return 0, fmt.Errorf("listing subscriptions after %q: %w", after, database.Interpret(err))
 		}
@@ -222,7 +223,7 @@ func (v *view) rebuild(ctx context.Context) (int, error) {
 			}
 			seen[events.EncodeID(sub.ID)] = true
 		}
-		if len(page) < rebuildPage {
+		if len(page) < int(v.page) {
 			break
 		}
 		after = page[len(page)-1].ID
