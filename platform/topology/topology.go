@@ -7,6 +7,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -131,19 +133,28 @@ func Buckets(c Config) []jetstream.KeyValueConfig {
 	}
 }
 
-// Ensure creates or updates every stream, consumer and bucket.
+// ensureMu serializes Ensure within a process: hammer dev starts four
+// services at once, and concurrent stream updates and consumer creations on
+// one server are best avoided.
+var ensureMu sync.Mutex
+
+// Ensure creates what is missing and updates what differs from c, leaving
+// streams and consumers that already match untouched (every service applies
+// the topology at start, so the common case writes nothing).
 func Ensure(ctx context.Context, js jetstream.JetStream, c Config) error {
 	if c.Replicas < 1 {
 		return fmt.Errorf("topology: replicas must be at least 1, got %d", c.Replicas)
 	}
+	ensureMu.Lock()
+	defer ensureMu.Unlock()
 	consumers := Consumers(c)
 	for _, sc := range Streams(c) {
-		stream, err := js.CreateOrUpdateStream(ctx, sc)
+		stream, err := ensureStream(ctx, js, sc)
 		if err != nil {
 			return fmt.Errorf("ensuring stream %s: %w", sc.Name, err)
 		}
 		for _, cc := range consumers[sc.Name] {
-			if _, err := stream.CreateOrUpdateConsumer(ctx, cc); err != nil {
+			if err := ensureConsumer(ctx, stream, cc); err != nil {
 				return fmt.Errorf("ensuring consumer %s on %s: %w", cc.Durable, sc.Name, err)
 			}
 		}
@@ -154,6 +165,42 @@ func Ensure(ctx context.Context, js jetstream.JetStream, c Config) error {
 		}
 	}
 	return nil
+}
+
+func ensureStream(ctx context.Context, js jetstream.JetStream, want jetstream.StreamConfig) (jetstream.Stream, error) {
+	stream, err := js.Stream(ctx, want.Name)
+	if errors.Is(err, jetstream.ErrStreamNotFound) {
+		return js.CreateOrUpdateStream(ctx, want)
+	}
+	if err != nil {
+		return nil, err
+	}
+	have := stream.CachedInfo().Config
+	if slices.Equal(have.Subjects, want.Subjects) && have.Retention == want.Retention &&
+		have.Storage == want.Storage && have.Replicas == want.Replicas && have.MaxAge == want.MaxAge &&
+		have.MaxBytes == want.MaxBytes && have.Discard == want.Discard &&
+		have.Duplicates == want.Duplicates && have.AllowDirect == want.AllowDirect &&
+		have.Description == want.Description {
+		return stream, nil
+	}
+	return js.CreateOrUpdateStream(ctx, want)
+}
+
+func ensureConsumer(ctx context.Context, stream jetstream.Stream, want jetstream.ConsumerConfig) error {
+	consumer, err := stream.Consumer(ctx, want.Durable)
+	if err == nil {
+		have := consumer.CachedInfo().Config
+		if have.AckPolicy == want.AckPolicy && have.DeliverPolicy == want.DeliverPolicy &&
+			have.AckWait == want.AckWait && have.MaxDeliver == want.MaxDeliver &&
+			have.MaxAckPending == want.MaxAckPending && have.MaxWaiting == want.MaxWaiting &&
+			len(have.BackOff) == 0 && have.FilterSubject == want.FilterSubject && have.Replicas == want.Replicas {
+			return nil
+		}
+	} else if !errors.Is(err, jetstream.ErrConsumerNotFound) {
+		return err
+	}
+	_, err = stream.CreateOrUpdateConsumer(ctx, want)
+	return err
 }
 
 // Connect dials NATS for a long-running service: it retries the first
