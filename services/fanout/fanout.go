@@ -35,6 +35,9 @@ const (
 	batchTimeout = 20 * time.Second
 	// drainTimeout bounds how long shutdown waits for prefetched messages.
 	drainTimeout = 10 * time.Second
+	// pullMaxBytes bounds one pull request; it is far above the largest
+	// message NATS accepts (1 MiB by default).
+	pullMaxBytes = 16 << 20
 	// restartDelay spaces attempts to consume again after JetStream ended
 	// the consumption.
 	restartDelay = time.Second
@@ -172,7 +175,9 @@ func (s *Service) consume(ctx context.Context) error {
 		}
 	}
 	consuming, err := consumer.Consume(handOver,
-		jetstream.PullMaxMessages(s.batchSize),
+		// Each pull asks for at most a batch and at most pullMaxBytes, so
+		// large messages cannot pile up in memory.
+		jetstream.PullMaxMessagesWithBytesLimit(s.batchSize, pullMaxBytes),
 		jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
 			s.log.Warn("consuming messages", zap.Error(err))
 		}),

@@ -17,6 +17,7 @@ import (
 // batch is the events awaiting one transaction.
 type batch struct {
 	records []*record
+	bytes   int // of message bodies, requests and responses
 }
 
 // add decodes msg into b. Events that are not recorded are acknowledged and
@@ -35,6 +36,7 @@ func (s *Service) add(b *batch, msg jetstream.Msg) bool {
 		return false
 	}
 	b.records = append(b.records, rec)
+	b.bytes += rec.size()
 	return true
 }
 

@@ -26,6 +26,13 @@ const (
 	flushTimeout = 20 * time.Second
 	// drainTimeout bounds how long shutdown waits for prefetched events.
 	drainTimeout = 10 * time.Second
+	// pullMaxBytes bounds one pull request; it is far above the largest
+	// message NATS accepts (1 MiB by default).
+	pullMaxBytes = 16 << 20
+	// maxBatchBytes flushes a batch early when its message bodies, requests
+	// and responses add up to this much, keeping one statement's size sane
+	// whatever HAMMER_RECORDER_BATCH_SIZE says.
+	maxBatchBytes = 16 << 20
 	// restartDelay spaces attempts to consume again after JetStream ended
 	// the consumption.
 	restartDelay = time.Second
@@ -50,6 +57,9 @@ type Service struct {
 	js      jetstream.JetStream
 	log     *zap.Logger
 	metrics *metrics
+
+	// maxBatchBytes is a field so that tests can lower it.
+	maxBatchBytes int
 }
 
 // source is one stream the recorder reads, through its durable consumer.
@@ -91,13 +101,14 @@ func New(opts Options) (*Service, error) {
 		return nil, fmt.Errorf("recorder: registering metrics: %w", err)
 	}
 	return &Service{
-		cfg:     opts.Config,
-		pool:    opts.Pool,
-		queries: dbsqlc.New(opts.Pool),
-		nc:      opts.NATS,
-		js:      js,
-		log:     log,
-		metrics: m,
+		cfg:           opts.Config,
+		pool:          opts.Pool,
+		queries:       dbsqlc.New(opts.Pool),
+		nc:            opts.NATS,
+		js:            js,
+		log:           log,
+		metrics:       m,
+		maxBatchBytes: maxBatchBytes,
 	}, nil
 }
 
@@ -174,7 +185,9 @@ func (s *Service) consume(ctx context.Context) error {
 			return fmt.Errorf("opening consumer %s: %w", src.consumer, err)
 		}
 		c, err := consumer.Consume(handOver,
-			jetstream.PullMaxMessages(s.cfg.BatchSize),
+			// Each pull asks for at most a batch and at most pullMaxBytes,
+			// so large messages and attempts cannot pile up in memory.
+			jetstream.PullMaxMessagesWithBytesLimit(s.cfg.BatchSize, pullMaxBytes),
 			jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
 				s.log.Warn("consuming events", zap.String("consumer", src.consumer), zap.Error(err))
 			}),
@@ -211,7 +224,7 @@ func (s *Service) consume(ctx context.Context) error {
 			flushTimer = time.NewTimer(s.cfg.FlushInterval)
 			flushDue = flushTimer.C
 		}
-		if len(b.records) >= s.cfg.BatchSize {
+		if len(b.records) >= s.cfg.BatchSize || b.bytes >= s.maxBatchBytes {
 			flush()
 		}
 	}

@@ -540,6 +540,24 @@ func TestBatchesAreBoundedBySize(t *testing.T) {
 	require.EqualValues(t, 10, events)
 }
 
+func TestBatchesAreBoundedByBytes(t *testing.T) {
+	t.Parallel()
+	b := setup(t, 500, 10*time.Second)
+	b.svc.maxBatchBytes = 1000
+	b.topic(t, "t")
+	for i := range 6 {
+		m := newStory("t", "s", time.Now().Add(time.Duration(i)*time.Millisecond)).message
+		m.Data = make([]byte, 400)
+		b.message(t, m)
+	}
+	run(t, b.svc)
+	testkit.Eventually(t, 5*time.Second, func() bool { return b.count(t, "messages") == 6 },
+		"batches that reach the byte bound are written without waiting for the flush interval")
+	batches, events := histogram(t, b.reg, "hammer_recorder_batch_size")
+	require.EqualValues(t, 2, batches, "3 messages of 400 bytes reach 1000")
+	require.EqualValues(t, 6, events)
+}
+
 func TestBatchesAreBoundedByLatency(t *testing.T) {
 	t.Parallel()
 	const interval = 300 * time.Millisecond

@@ -24,6 +24,18 @@ type record struct {
 	attempt  *attemptRow
 }
 
+// size is roughly how many bytes r adds to a statement.
+func (r *record) size() int {
+	n := 0
+	if r.message != nil {
+		n += len(r.message.Data)
+	}
+	if r.attempt != nil {
+		n += len(r.attempt.Request) + len(r.attempt.Response)
+	}
+	return n
+}
+
 type messageRow struct {
 	ID, TopicID, ContentType, IdempotencyKey string
 	Data                                     []byte
