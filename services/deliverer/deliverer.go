@@ -9,6 +9,7 @@ package deliverer
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -167,8 +168,9 @@ func (s *Service) Run(ctx context.Context) error {
 	work, abandon := context.WithCancel(context.WithoutCancel(ctx))
 	defer abandon()
 	watchCtx, stopWatch := context.WithCancel(ctx)
-	defer stopWatch()
-	go s.subs.run(watchCtx)
+	var watching sync.WaitGroup
+	watching.Go(func() { s.subs.run(watchCtx) })
+	defer func() { stopWatch(); watching.Wait() }()
 
 	jobs := make(chan job)
 	stopping := make(chan struct{})
@@ -355,9 +357,20 @@ func (s *Service) settle(msg jetstream.Msg, err error, log *zap.Logger) {
 	}
 }
 
+// newerVersionRetry is how soon an event of a payload version this
+// deliverer does not know comes back: during a rolling upgrade a newer
+// deliverer takes it meanwhile.
+const newerVersionRetry = 30 * time.Second
+
 // triage decodes an event and holds it when it is not due yet.
 func triage(msg jetstream.Msg, now time.Time) (events.Delivery, error) {
 	var ev events.Delivery
+	var head struct {
+		V int `json:"v"`
+	}
+	if json.Unmarshal(msg.Data(), &head) == nil && head.V > events.Version {
+		return ev, hold(newerVersionRetry, holdNewerVersion)
+	}
 	if err := events.Decode(msg.Data(), &ev); err != nil {
 		return ev, fmt.Errorf("%w: %w", errMalformed, err)
 	}

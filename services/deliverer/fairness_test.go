@@ -64,7 +64,7 @@ func TestTwoDeliverersShareTheConsumer(t *testing.T) {
 		require.Equal(t, 2, a[1].Attempt)
 		require.Equal(t, 2, perDelivery[id], "delivery %s: an attempt was made twice, or lost", id)
 	}
-	require.Positive(t, first.metric(t, "hammer_delivery_holds_total", "shutdown"), "what was fetched but not started was not handed back")
+	require.Positive(t, first.metric(t, "hammer_delivery_held_total", "shutdown"), "what was fetched but not started was not handed back")
 	require.Positive(t, first.metric(t, "hammer_delivery_attempts_total", ""))
 	require.Positive(t, second.metric(t, "hammer_delivery_attempts_total", ""))
 }
@@ -126,7 +126,7 @@ func TestDeadAndSlowReceiversDoNotHoldUpHealthyOnes(t *testing.T) {
 	testkit.Eventually(t, 50*time.Second, func() bool { return dead.count() == 2000 }, "first attempts to the dead receiver (got %d)", dead.count())
 	require.Less(t, time.Since(firstDead), 60*time.Second, "the check ran past the first retry")
 	require.Equal(t, 2000, dead.count(), "a held retry was made early")
-	require.Positive(t, dl.metric(t, "hammer_delivery_holds_total", "not_due"), "retries were not held")
-	require.Positive(t, dl.metric(t, "hammer_delivery_holds_total", "concurrency"), "the per-subscription cap never held anything")
+	require.Positive(t, dl.metric(t, "hammer_delivery_held_total", "not_due"), "retries were not held")
+	require.Positive(t, dl.metric(t, "hammer_delivery_held_total", "concurrency"), "the per-subscription cap never held anything")
 	require.Equal(t, int64(8), maxSlow.Load(), "the slow receiver should get exactly its 8 concurrent requests")
 }

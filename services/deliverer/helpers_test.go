@@ -355,8 +355,8 @@ func status(code int) func(int, http.ResponseWriter, *http.Request) {
 	return func(_ int, w http.ResponseWriter, _ *http.Request) { w.WriteHeader(code) }
 }
 
-// metric reads a counter or gauge of the deliverer; label is the value of
-// its one label, or "" for an unlabelled metric.
+// metric sums a metric of the deliverer over the series that have a label
+// with the value label ("" for all); a histogram counts its observations.
 func (r *running) metric(t *testing.T, name, label string) float64 {
 	t.Helper()
 	families, err := r.reg.Gather()
@@ -367,7 +367,11 @@ func (r *running) metric(t *testing.T, name, label string) float64 {
 		}
 		var sum float64
 		for _, m := range f.GetMetric() {
-			if label != "" && (len(m.GetLabel()) == 0 || m.GetLabel()[0].GetValue() != label) {
+			matches := label == ""
+			for _, l := range m.GetLabel() {
+				matches = matches || l.GetValue() == label
+			}
+			if !matches {
 				continue
 			}
 			switch {

@@ -106,7 +106,7 @@ func TestSubscriptionNeverWrittenWaitsThenFails(t *testing.T) {
 	late := subscription("late", rc.URL)
 	id := b.deliver(t, b.publishMessage(t, "hello"), late)
 	testkit.Eventually(t, 10*time.Second, func() bool {
-		return dl.metric(t, "hammer_delivery_holds_total", "subscription_unknown") > 0
+		return dl.metric(t, "hammer_delivery_held_total", "subscription_unknown") > 0
 	}, "the delivery was not held")
 	b.putSubscription(t, late)
 	o, _ = b.waitOutcome(t, id, 10*time.Second)

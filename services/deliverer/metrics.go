@@ -23,13 +23,14 @@ const (
 )
 
 // Reasons a delivery event is held (handed back with NakWithDelay) without
-// an attempt, the label of hammer_delivery_holds_total.
+// an attempt, the label of hammer_delivery_held_total.
 const (
 	holdNotDue              = "not_due"
 	holdConcurrency         = "concurrency"
 	holdSubscriptionUnknown = "subscription_unknown"
 	holdUnavailable         = "unavailable"
 	holdShutdown            = "shutdown"
+	holdNewerVersion        = "newer_version"
 )
 
 type metrics struct {
@@ -62,8 +63,8 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Help: "Delivery requests this process is making right now.",
 		}),
 		holds: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "hammer_delivery_holds_total",
-			Help: "Delivery events handed back to JetStream for later without an attempt, by reason (not_due: a retry waiting for its time; concurrency: the subscription's max_concurrent_requests reached; subscription_unknown, unavailable, shutdown).",
+			Name: "hammer_delivery_held_total",
+			Help: "Delivery events handed back to JetStream for later without an attempt, by reason (not_due: a retry waiting for its time; concurrency: the subscription's max_concurrent_requests reached; subscription_unknown: not in the bucket yet; unavailable: NATS could not serve; shutdown: handed back by a stopping deliverer; newer_version: left for a newer deliverer).",
 		}, []string{"reason"}),
 		outcomes: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "hammer_delivery_outcomes_total",
