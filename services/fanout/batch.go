@@ -77,7 +77,7 @@ func (s *Service) handleBatch(ctx context.Context, batch []jetstream.Msg) {
 		byTopic[sub.TopicID] = append(byTopic[sub.TopicID], sub)
 	}
 
-	now := s.now().UTC().Truncate(time.Microsecond)
+	now := time.Now().UTC().Truncate(time.Microsecond)
 	for _, item := range items {
 		for _, sub := range byTopic[item.message.TopicID] {
 			// A subscription created after the message was accepted never

@@ -63,9 +63,8 @@ type Service struct {
 	log     *zap.Logger
 	metrics *metrics
 
-	// batchSize and now are fields so that tests can vary them.
+	// batchSize is a field so that tests can vary it.
 	batchSize int
-	now       func() time.Time
 }
 
 // New checks opts and builds the service without touching the network, so
@@ -103,7 +102,6 @@ func New(opts Options) (*Service, error) {
 		log:       log,
 		metrics:   m,
 		batchSize: maxBatch,
-		now:       time.Now,
 	}, nil
 }
 

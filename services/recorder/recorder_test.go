@@ -577,6 +577,21 @@ func TestBatchesAreBoundedByLatency(t *testing.T) {
 	require.EqualValues(t, 1, events)
 }
 
+func TestStoppingWritesWhatItHolds(t *testing.T) {
+	t.Parallel()
+	b := setup(t, 500, 10*time.Second)
+	b.topic(t, "t")
+	stop := run(t, b.svc)
+	b.message(t, newStory("t", "s", time.Now()).message)
+	testkit.Eventually(t, waitFor, func() bool {
+		return testutil.ToFloat64(b.svc.metrics.events.WithLabelValues(labelMessages)) == 1
+	}, "waiting for the recorder to hold the message")
+	require.Equal(t, 0, b.count(t, "messages"), "held for the flush interval")
+	stop()
+	require.Equal(t, 1, b.count(t, "messages"), "written on the way out")
+	b.settled(t)
+}
+
 func TestRetriesBatchesPostgresCannotWrite(t *testing.T) {
 	t.Parallel()
 	b := setup(t, 500, 10*time.Millisecond)
