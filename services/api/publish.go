@@ -297,7 +297,9 @@ func (p *publisher) accept(ctx context.Context, drafts []draft, batch bool) ([]e
 			}
 		}
 	}
-	p.settle(ctx, items)
+	sctx, scancel := context.WithTimeout(context.WithoutCancel(ctx), p.timeout)
+	defer scancel()
+	p.settle(sctx, items)
 	if failed > 0 {
 		e := unavailable(firstErr)
 		if batch {

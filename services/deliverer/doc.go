@@ -1,2 +1,0 @@
-// Package deliverer is hammer's deliverer service; Run starts it.
-package deliverer
