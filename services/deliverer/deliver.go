@@ -111,7 +111,7 @@ func (s *Service) record(ctx context.Context, ev events.Delivery, target events.
 		Target:             target,
 		AttemptID:          events.AttemptID(ev.DeliveryID, ev.Attempt, ev.NotBefore),
 		Attempt:            ev.Attempt,
-		ScheduledAt:        ev.NotBefore,
+		ScheduledAt:        micro(ev.NotBefore),
 		Request:            resp.Request,
 		Response:           resp.Response,
 		ResponseStatusCode: resp.Status,
