@@ -10,6 +10,7 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 COMMIT ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
 LDFLAGS := -X github.com/hammer-webhooks/hammer/platform/version.Version=$(VERSION) -X github.com/hammer-webhooks/hammer/platform/version.Commit=$(COMMIT)
 TEST_FLAGS ?=
+BENCH_FLAGS ?= -messages 20000 -subs 1 -publishers 16 -batch 100
 
 .PHONY: all build run test test-short bench generate sqlc-check tools vet fmt tidy db-migrate run-server run-worker clean
 
@@ -26,6 +27,9 @@ test: ## every module's tests with -race, on a throwaway PostgreSQL unless HAMME
 
 test-short: ## the tests without the end-to-end harness
 	$(MAKE) test TEST_FLAGS=-short
+
+bench: build ## one load run against a fresh hammer dev; prints a JSON summary (BENCH_FLAGS to change it)
+	$(GO) run ./tests/loadgen -hammer $(BIN)/hammer $(BENCH_FLAGS)
 
 vet:
 	$(GO) vet $(PACKAGES)
