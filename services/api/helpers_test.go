@@ -124,6 +124,17 @@ func (b *bundle) do(method, path, body string, header ...string) response {
 	return response{Code: rec.Code, Header: rec.Header(), Body: rec.Body.Bytes()}
 }
 
+// doChunked sends a body without announcing its length.
+func (b *bundle) doChunked(method, path, body string) response {
+	b.t.Helper()
+	req := httptest.NewRequest(method, path, io.NopCloser(strings.NewReader(body)))
+	req.ContentLength = -1
+	req.Header.Set("Content-Type", "application/json")
+	rec := httptest.NewRecorder()
+	b.srv.Handler().ServeHTTP(rec, req)
+	return response{Code: rec.Code, Header: rec.Header(), Body: rec.Body.Bytes()}
+}
+
 // ok sends a request that must answer want and returns the decoded body.
 func (b *bundle) ok(want int, method, path, body string, header ...string) map[string]any {
 	b.t.Helper()
