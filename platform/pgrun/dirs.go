@@ -13,6 +13,8 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+
+	"go.uber.org/zap"
 )
 
 // account is the unprivileged user PostgreSQL runs as when hammer is root
@@ -202,4 +204,45 @@ func socketDir(dir string, a *account) (string, error) {
 		return "", err
 	}
 	return s, nil
+}
+
+// ownerFile, in a fallback directory, names the data directory it serves,
+// so that a later start can tell when that data directory is gone.
+const ownerFile = "data_dir"
+
+// sweepFallbacks removes the fallback clusters of a's user whose data
+// directory is gone or has moved on (test harnesses and people alike remove
+// data directories, which would leave clusters under /tmp for ever). A
+// directory whose lock is held is in use and kept; a postmaster left
+// running in one is stopped first. Only directories hammer made (with an
+// ownerFile) are touched; failures are logged and left for next time.
+func sweepFallbacks(log *zap.Logger, a *account, keep string) {
+	dirs, _ := filepath.Glob(filepath.Join("/tmp", fmt.Sprintf("hammer-%d-*", a.uid)))
+	for _, dir := range dirs {
+		if dir == keep {
+			continue
+		}
+		owner, err := os.ReadFile(filepath.Join(dir, ownerFile))
+		if err != nil {
+			continue
+		}
+		dataDir := strings.TrimSpace(string(owner))
+		recorded, _ := os.ReadFile(filepath.Join(dataDir, locationFile))
+		if strings.TrimSpace(string(recorded)) == dir {
+			continue // still that data directory's cluster
+		}
+		lock, err := lockDir(dir)
+		if err != nil {
+			continue
+		}
+		err = clearLeftover(log, filepath.Join(dir, "data"))
+		if err == nil {
+			log.Info("removing a PostgreSQL cluster under /tmp whose data directory is gone", zap.String("dir", dir), zap.String("data_dir", dataDir))
+			err = os.RemoveAll(dir)
+		}
+		_ = lock.Close()
+		if err != nil {
+			log.Warn("could not remove an abandoned PostgreSQL cluster", zap.String("dir", dir), zap.Error(err))
+		}
+	}
 }

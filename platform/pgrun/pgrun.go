@@ -25,6 +25,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/caarlos0/env/v11"
 	"github.com/jackc/pgx/v5"
 	"go.uber.org/zap"
 )
@@ -48,6 +49,15 @@ const (
 type Config struct {
 	User    string `env:"HAMMER_DEV_PG_USER" envDefault:"postgres" desc:"when hammer dev runs as root, the unprivileged user its own PostgreSQL runs as"`
 	BinDirs string `env:"HAMMER_DEV_PG_BIN_DIRS" desc:"directories (colon-separated, globs allowed) searched for initdb and postgres before PATH, replacing the usual install locations"`
+}
+
+// LoadConfig reads Config from the environment.
+func LoadConfig() (Config, error) {
+	var c Config
+	if err := env.Parse(&c); err != nil {
+		return c, fmt.Errorf("reading HAMMER_DEV_PG_* variables: %w", err)
+	}
+	return c, nil
 }
 
 // Options say where and how to run the cluster.
@@ -100,6 +110,22 @@ func (s *Server) Err() error {
 	}
 }
 
+// Preflight checks, without starting anything, what Start needs from the
+// machine: the server binaries and, when hammer is root, an unprivileged
+// user. hammer dev calls it first so that a missing piece is reported
+// before anything else starts.
+func Preflight(cfg Config) error {
+	if _, err := FindBinaries(cfg.BinDirs); err != nil {
+		return err
+	}
+	if os.Geteuid() == 0 {
+		if _, err := lookupAccount(cfg.User); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // Start runs the cluster, creating it on first use, and returns once the
 // hammer database accepts connections.
 func Start(ctx context.Context, opts Options) (*Server, error) {
@@ -146,7 +172,13 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 			s.unlock()
 		}
 	}()
+	if acct != nil {
+		sweepFallbacks(log, acct, pl.dir)
+	}
 	if pl.fallback {
+		if err := os.WriteFile(filepath.Join(pl.dir, ownerFile), []byte(dataDir+"\n"), 0o644); err != nil {
+			return nil, fmt.Errorf("recording whose PostgreSQL %s is: %w", pl.dir, err)
+		}
 		log.Info("PostgreSQL's files are under /tmp: its user cannot reach the data directory",
 			zap.String("dir", pl.dir), zap.String("user", acct.name), zap.String("data_dir", dataDir))
 		if err := os.WriteFile(filepath.Join(dataDir, locationFile), []byte(pl.dir+"\n"), 0o644); err != nil {
@@ -161,7 +193,7 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 		return nil, err
 	}
 	pgdata := filepath.Join(pl.dir, "data")
-	if err := s.clearLeftover(pgdata); err != nil {
+	if err := clearLeftover(log, pgdata); err != nil {
 		return nil, err
 	}
 	// No postmaster of this cluster runs now and the socket directory is
@@ -220,14 +252,14 @@ func databaseURL(port int, db string) string {
 // clearLeftover deals with a postmaster.pid left in pgdata: the postmaster
 // of a hammer that was killed is stopped (it would refuse a second one, and
 // its settings may be out of date); a file naming a dead process is removed.
-func (s *Server) clearLeftover(pgdata string) error {
+func clearLeftover(log *zap.Logger, pgdata string) error {
 	pf, found, err := readPidFile(pgdata)
 	if err != nil || !found {
 		return err
 	}
 	pidPath := filepath.Join(pgdata, "postmaster.pid")
 	if !alive(pf.pid) {
-		s.log.Info("removing a stale postmaster.pid (its process is gone)", zap.Int("pid", pf.pid))
+		log.Info("removing a stale postmaster.pid (its process is gone)", zap.Int("pid", pf.pid))
 		if err := os.Remove(pidPath); err != nil && !errors.Is(err, os.ErrNotExist) {
 			return fmt.Errorf("removing stale %s: %w", pidPath, err)
 		}
@@ -236,7 +268,7 @@ func (s *Server) clearLeftover(pgdata string) error {
 	if !servesDataDir(pf.pid, pgdata) {
 		return fmt.Errorf("%s names process %d, which is running but is not PostgreSQL on this directory: if no PostgreSQL uses %s, remove that file", pidPath, pf.pid, pgdata)
 	}
-	s.log.Warn("found the PostgreSQL an earlier hammer left running; stopping it before starting afresh",
+	log.Warn("found the PostgreSQL an earlier hammer left running; stopping it before starting afresh",
 		zap.Int("pid", pf.pid), zap.String("dir", pgdata))
 	gone := func() bool { return !alive(pf.pid) }
 	for _, m := range shutdownModes[1:] {
@@ -256,12 +288,6 @@ func (s *Server) clearLeftover(pgdata string) error {
 	// A postmaster stopped immediately or killed leaves its pid file.
 	_ = os.Remove(pidPath)
 	return nil
-}
-
-// groupAlive reports whether any process is left in process group pgid.
-func groupAlive(pgid int) bool {
-	err := syscall.Kill(-pgid, 0)
-	return err == nil || errors.Is(err, syscall.EPERM)
 }
 
 func initdb(ctx context.Context, log *zap.Logger, bin, dir string, acct *account) error {

@@ -167,6 +167,15 @@ func TestFallbackWhenUnreachable(t *testing.T) {
 	require.Equal(t, 0, count(t, again.URL(), "SELECT count(*) FROM kept"))
 	require.NoError(t, again.Stop())
 	requireGone(t, again)
+
+	// The data directory goes away (as t.TempDir does): the next start of
+	// any other fallback cluster removes the abandoned one.
+	require.NoError(t, os.RemoveAll(dir))
+	other := start(t, t.TempDir())
+	t.Cleanup(func() { _ = os.RemoveAll(other.Dir()) })
+	_, err = os.Stat(s.Dir())
+	require.ErrorIs(t, err, os.ErrNotExist, "the abandoned cluster under /tmp was removed")
+	require.NoError(t, other.Stop())
 }
 
 func TestMissingBinariesSayWhatToDo(t *testing.T) {

@@ -96,6 +96,46 @@ var shutdownModes = []struct {
 	{"immediate", syscall.SIGQUIT},
 }
 
+// groupAlive reports whether a live process (not a zombie) is left in
+// process group pgid. A killed hammer's postmaster is reparented to init,
+// and in a container init may leave its exited children as zombies.
+func groupAlive(pgid int) bool {
+	err := syscall.Kill(-pgid, 0)
+	if err != nil && !errors.Is(err, syscall.EPERM) {
+		return false
+	}
+	if runtime.GOOS != "linux" {
+		return true
+	}
+	entries, err := os.ReadDir("/proc")
+	if err != nil {
+		return true
+	}
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+		if err != nil {
+			continue
+		}
+		// After "(comm)": state, ppid, pgrp.
+		i := bytes.LastIndexByte(b, ')')
+		if i < 0 {
+			continue
+		}
+		f := strings.Fields(string(b[i+1:]))
+		if len(f) < 3 || f[0] == "Z" || f[0] == "X" {
+			continue
+		}
+		if g, _ := strconv.Atoi(f[2]); g == pgid {
+			return true
+		}
+	}
+	return false
+}
+
 // waitGone polls until gone reports true or timeout passes.
 func waitGone(gone func() bool, timeout time.Duration) bool {
 	deadline := time.Now().Add(timeout)
