@@ -3,8 +3,8 @@ package main
 import (
 	"context"
 	"errors"
-	"slices"
 	"fmt"
+	"slices"
 
 	"github.com/hammer-webhooks/hammer/platform/config"
 	"github.com/hammer-webhooks/hammer/platform/lifecycle"
