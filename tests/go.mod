@@ -8,6 +8,7 @@ require (
 	github.com/hammer-webhooks/hammer/services/deliverer v0.0.0-00010101000000-000000000000
 	github.com/hammer-webhooks/hammer/services/fanout v0.0.0-00010101000000-000000000000
 	github.com/hammer-webhooks/hammer/services/recorder v0.0.0-00010101000000-000000000000
+	github.com/jackc/pgx/v5 v5.13.0
 	github.com/nats-io/nats.go v1.55.0
 	github.com/stretchr/testify v1.12.1
 )
@@ -24,7 +25,6 @@ require (
 	github.com/jackc/pgerrcode v0.0.0-20220416144525-469b46aa5efa // indirect
 	github.com/jackc/pgpassfile v1.0.0 // indirect
 	github.com/jackc/pgservicefile v0.0.0-20240606120523-5a60cdf6a761 // indirect
-	github.com/jackc/pgx/v5 v5.13.0 // indirect
 	github.com/jackc/puddle/v2 v2.2.3 // indirect
 	github.com/klauspost/compress v1.20.4 // indirect
 	github.com/labstack/echo/v4 v4.16.0 // indirect
@@ -67,3 +67,5 @@ replace github.com/hammer-webhooks/hammer/services/fanout => ../services/fanout
 replace github.com/hammer-webhooks/hammer/services/deliverer => ../services/deliverer
 
 replace github.com/hammer-webhooks/hammer/services/recorder => ../services/recorder
+
+tool github.com/nats-io/nats-server/v2

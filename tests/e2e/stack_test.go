@@ -1,0 +1,400 @@
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/stretchr/testify/require"
+)
+
+// delivererAckWait is the deliverers' HAMMER_DELIVERY_ACK_WAIT: how long
+// the deliveries a killed deliverer held wait before the other takes them.
+const delivererAckWait = 10 * time.Second
+
+// stackOptions shape a stack.
+type stackOptions struct {
+	natsNodes int // 1, or 3 for a JetStream cluster
+	replicas  int // HAMMER_STREAM_REPLICAS
+}
+
+// stack is hammer running as people run it: api, fanout, two deliverers
+// and recorder as separate processes of the hammer binary, on their own
+// nats-server(s) and database of the shared PostgreSQL.
+type stack struct {
+	t          testing.TB
+	dir        string
+	procs      *procs
+	dbURL      string
+	nats       []*natsNode
+	natsURL    string
+	api        *proc
+	apiURL     string
+	fanout     *proc
+	deliverers []*proc
+	recorder   *proc
+	opsURL     map[*proc]string // /readyz of each service
+
+	pool *pgxpool.Pool       // the test's own view of the record
+	nc   *nats.Conn          // the test's own view of the streams
+	js   jetstream.JetStream //
+	http *http.Client
+}
+
+var databaseSeq atomic.Int64
+
+// newStack starts a stack and waits until every service is ready.
+func newStack(t testing.TB, opts stackOptions) *stack {
+	t.Helper()
+	if opts.natsNodes == 0 {
+		opts.natsNodes = 1
+	}
+	if opts.replicas == 0 {
+		opts.replicas = 1
+	}
+	started := time.Now()
+	s := &stack{t: t, dir: t.TempDir(), procs: newProcs(t), opsURL: map[*proc]string{},
+		http: &http.Client{Timeout: 10 * time.Second}}
+	ctx := context.Background()
+
+	db := fmt.Sprintf("e2e_%d_%d", time.Now().UnixNano()%1e6, databaseSeq.Add(1))
+	url, err := sharedPG.createDatabase(ctx, db)
+	require.NoError(t, err)
+	s.dbURL = url
+
+	s.nats = startNATS(t, s.procs, s.dir, opts.natsNodes)
+	var urls []string
+	for _, n := range s.nats {
+		urls = append(urls, n.url())
+	}
+	s.natsURL = strings.Join(urls, ",")
+
+	common := with(baseEnv(),
+		"HAMMER_DATABASE_URL="+s.dbURL,
+		"HAMMER_NATS_URL="+s.natsURL,
+		"HAMMER_LOG_LEVEL=info",
+		"HAMMER_STREAM_REPLICAS="+strconv.Itoa(opts.replicas),
+	)
+	migrate := newProc("migrate", hammerBin, s.dir, common, "migrate", "up")
+	out, err := migrate.run(time.Minute)
+	require.NoError(t, err, "hammer migrate up:\n%s", out)
+
+	apiPort := freePort(t)
+	s.apiURL = fmt.Sprintf("http://127.0.0.1:%d", apiPort)
+	s.api = s.service("api", with(common, fmt.Sprintf("HAMMER_HTTP_ADDR=127.0.0.1:%d", apiPort)))
+	s.opsURL[s.api] = s.apiURL
+	s.fanout = s.service("fanout", common)
+	s.recorder = s.service("recorder", with(common, "HAMMER_RECORDER_FLUSH_INTERVAL=20ms"))
+	for i := range 2 {
+		s.deliverers = append(s.deliverers, s.service(fmt.Sprintf("deliverer-%d", i+1), with(common,
+			"HAMMER_DELIVERY_ALLOWED_CIDRS=127.0.0.0/8",
+			"HAMMER_DELIVERY_ACK_WAIT="+delivererAckWait.String())))
+	}
+
+	// The API first: it creates the topology. The deliverers last: every
+	// service applies the topology when it starts, and only the deliverer
+	// knows HAMMER_DELIVERY_ACK_WAIT (see the report of this package).
+	s.startAndWait(s.api)
+	s.startAndWait(s.fanout, s.recorder)
+	s.startAndWait(s.deliverers...)
+
+	nc, err := nats.Connect(s.natsURL, nats.MaxReconnects(-1), nats.ReconnectWait(100*time.Millisecond))
+	require.NoError(t, err)
+	t.Cleanup(nc.Close)
+	s.nc = nc
+	s.js, err = jetstream.New(nc)
+	require.NoError(t, err)
+	s.pool, err = pgxpool.New(ctx, s.dbURL)
+	require.NoError(t, err)
+	t.Cleanup(s.pool.Close)
+	t.Logf("stack ready in %s (%d NATS node(s), replicas %d)", time.Since(started).Round(time.Millisecond), opts.natsNodes, opts.replicas)
+	return s
+}
+
+// service defines one hammer process; services other than the API serve
+// /readyz on an ops port of their own.
+func (s *stack) service(name string, env []string) *proc {
+	cmd, _, _ := strings.Cut(name, "-")
+	if cmd == "api" {
+		return s.procs.add(newProc(name, hammerBin, s.dir, env, cmd))
+	}
+	port := freePort(s.t)
+	env = with(env, fmt.Sprintf("HAMMER_OPS_ADDR=127.0.0.1:%d", port))
+	p := s.procs.add(newProc(name, hammerBin, s.dir, env, cmd))
+	s.opsURL[p] = fmt.Sprintf("http://127.0.0.1:%d", port)
+	return p
+}
+
+// with is env plus extra, in a new slice (appending to a shared
+// environment could overwrite another process's variables).
+func with(env []string, extra ...string) []string {
+	return append(slices.Clone(env), extra...)
+}
+
+// startAndWait starts processes and waits until each answers /readyz.
+func (s *stack) startAndWait(ps ...*proc) {
+	s.t.Helper()
+	for _, p := range ps {
+		require.NoError(s.t, p.start())
+	}
+	for _, p := range ps {
+		s.waitReady(p, time.Minute)
+	}
+}
+
+// waitReady waits until p's /readyz answers 200.
+func (s *stack) waitReady(p *proc, timeout time.Duration) {
+	s.t.Helper()
+	url := s.opsURL[p] + "/readyz"
+	client := &http.Client{Timeout: 2 * time.Second}
+	var last string
+	ok := waitFor(timeout, func() bool {
+		if !p.running() {
+			return true
+		}
+		resp, err := client.Get(url)
+		if err != nil {
+			last = err.Error()
+			return false
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		last = fmt.Sprintf("%d %s", resp.StatusCode, b)
+		return resp.StatusCode == http.StatusOK
+	})
+	if !p.running() {
+		s.t.Fatalf("%s exited while starting:\n%s", p.name, p.tail(40))
+	}
+	if !ok {
+		s.t.Fatalf("%s not ready after %s (last /readyz: %s):\n%s", p.name, timeout, last, p.tail(40))
+	}
+}
+
+// restart kills p (kill -9) and starts it again, waiting for /readyz.
+func (s *stack) restart(p *proc) {
+	s.t.Helper()
+	p.kill()
+	s.startAndWait(p)
+}
+
+// requireNoCrashes fails the test if a process exited by itself.
+func (s *stack) requireNoCrashes() {
+	s.t.Helper()
+	require.Empty(s.t, s.procs.crashes(), "processes exited without being asked")
+}
+
+// call sends one request to the API and returns the status and body.
+func (s *stack) call(method, path string, body any) (int, []byte, error) {
+	var r io.Reader
+	switch b := body.(type) {
+	case nil:
+	case string:
+		r = strings.NewReader(b)
+	case []byte:
+		r = bytes.NewReader(b)
+	default:
+		j, err := json.Marshal(b)
+		if err != nil {
+			return 0, nil, err
+		}
+		r = bytes.NewReader(j)
+	}
+	req, err := http.NewRequest(method, s.apiURL+path, r)
+	if err != nil {
+		return 0, nil, err
+	}
+	if r != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := s.http.Do(req)
+	if err != nil {
+		return 0, nil, err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	return resp.StatusCode, b, err
+}
+
+// must sends a request that must answer want and decodes the answer.
+func (s *stack) must(method, path string, body any, want int) map[string]any {
+	s.t.Helper()
+	code, b, err := s.call(method, path, body)
+	require.NoError(s.t, err, "%s %s", method, path)
+	require.Equal(s.t, want, code, "%s %s: %s", method, path, b)
+	out := map[string]any{}
+	if len(b) > 0 {
+		require.NoError(s.t, json.Unmarshal(b, &out), "%s %s: %s", method, path, b)
+	}
+	return out
+}
+
+// list is GET of a list, returning its items.
+func (s *stack) list(path, key string) []map[string]any {
+	s.t.Helper()
+	out := s.must(http.MethodGet, path, nil, http.StatusOK)
+	raw, _ := out[key].([]any)
+	items := make([]map[string]any, len(raw))
+	for i, r := range raw {
+		items[i] = r.(map[string]any)
+	}
+	return items
+}
+
+// consumersIdle reports whether every durable consumer has nothing pending
+// and nothing waiting for an acknowledgement.
+func (s *stack) consumersIdle() (bool, string) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	var busy []string
+	for _, stream := range []string{"MESSAGES", "DELIVERIES", "EVENTS"} {
+		st, err := s.js.Stream(ctx, stream)
+		if err != nil {
+			return false, err.Error()
+		}
+		lister := st.ListConsumers(ctx)
+		for info := range lister.Info() {
+			if info.NumPending > 0 || info.NumAckPending > 0 {
+				busy = append(busy, fmt.Sprintf("%s/%s pending %d ack-pending %d", stream, info.Name, info.NumPending, info.NumAckPending))
+			}
+		}
+		if err := lister.Err(); err != nil {
+			return false, err.Error()
+		}
+	}
+	return len(busy) == 0, strings.Join(busy, "; ")
+}
+
+// envelope is the body a receiver gets.
+type envelope struct {
+	TopicID        string `json:"topic_id"`
+	SubscriptionID string `json:"subscription_id"`
+	MessageID      string `json:"message_id"`
+	SecretToken    string `json:"secret_token"`
+	Data           []byte `json:"data"`
+	CreatedAt      string `json:"created_at"`
+}
+
+// request is one request a receiver got.
+type request struct {
+	at     time.Time
+	path   string
+	header http.Header
+	body   []byte
+	env    envelope
+}
+
+// behaviour is how a receiver answers: status after delay; stall holds
+// the request until the client gives up.
+type behaviour struct {
+	status int
+	delay  time.Duration
+	stall  bool
+}
+
+// receiver is a webhook endpoint in the test: it records every request
+// and answers as told, first from a script (one behaviour per request),
+// then with its standing behaviour.
+type receiver struct {
+	url string
+	srv *http.Server
+
+	mu       sync.Mutex
+	requests []request
+	script   []behaviour
+	standing behaviour
+	counts   map[string]int // message ID → requests
+	done     chan struct{}
+}
+
+func newReceiver(t testing.TB, script ...behaviour) *receiver {
+	r := &receiver{script: script, standing: behaviour{status: http.StatusOK}, counts: map[string]int{}, done: make(chan struct{})}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	r.url = "http://" + ln.Addr().String()
+	r.srv = &http.Server{Handler: http.HandlerFunc(r.serve), ReadHeaderTimeout: 5 * time.Second}
+	go func() { _ = r.srv.Serve(ln) }()
+	t.Cleanup(func() {
+		close(r.done)
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = r.srv.Shutdown(ctx)
+	})
+	return r
+}
+
+func (r *receiver) serve(w http.ResponseWriter, req *http.Request) {
+	body, _ := io.ReadAll(req.Body)
+	got := request{at: time.Now(), path: req.URL.Path, header: req.Header.Clone(), body: body}
+	_ = json.Unmarshal(body, &got.env)
+	r.mu.Lock()
+	r.requests = append(r.requests, got)
+	r.counts[got.env.MessageID]++
+	b := r.standing
+	if len(r.script) > 0 {
+		b, r.script = r.script[0], r.script[1:]
+	}
+	r.mu.Unlock()
+	if b.stall {
+		select {
+		case <-req.Context().Done():
+		case <-r.done:
+		}
+		return
+	}
+	if b.delay > 0 {
+		select {
+		case <-time.After(b.delay):
+		case <-req.Context().Done():
+			return
+		}
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(b.status)
+	fmt.Fprintf(w, `{"ok": %v}`, b.status < 300)
+}
+
+// set changes the standing behaviour.
+func (r *receiver) set(b behaviour) {
+	r.mu.Lock()
+	r.standing = b
+	r.mu.Unlock()
+}
+
+// got is every request so far.
+func (r *receiver) got() []request {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]request(nil), r.requests...)
+}
+
+// count is the number of requests so far.
+func (r *receiver) count() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.requests)
+}
+
+// perMessage is how many requests each message ID got.
+func (r *receiver) perMessage() map[string]int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := make(map[string]int, len(r.counts))
+	for k, v := range r.counts {
+		out[k] = v
+	}
+	return out
+}
