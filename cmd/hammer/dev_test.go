@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -206,4 +207,46 @@ func TestDevRefusesASecondOnTheSameDataDir(t *testing.T) {
 	require.NotContains(t, strings.TrimSpace(p.out.String()), "\n")
 	require.False(t, first.exited())
 	require.Equal(t, http.StatusOK, call(t, http.MethodGet, first.api()+"/v1/topics", nil, nil))
+}
+
+// Ctrl-C in a terminal also ends the reader of a pipe (hammer dev | tee):
+// hammer must still stop PostgreSQL rather than die of SIGPIPE on its next
+// log line.
+func TestDevStopsCleanlyWhenItsLogPipeIsGone(t *testing.T) {
+	t.Parallel()
+	dir := dataDir(t)
+	env := devEnv(t, dir)
+	r, w, err := os.Pipe()
+	require.NoError(t, err)
+	cmd := exec.Command(hammerBinary(t), "dev")
+	cmd.Env = cleanEnv(env)
+	cmd.Stderr = w
+	require.NoError(t, cmd.Start())
+	w.Close()
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	t.Cleanup(func() {
+		select {
+		case <-done:
+		default:
+			_ = cmd.Process.Kill()
+		}
+	})
+	go func() { _, _ = io.Copy(io.Discard, r) }()
+
+	p := &proc{t: t, done: make(chan struct{}), out: &buffer{}, env: env}
+	go func() { <-done; close(p.done) }()
+	p.cmd = cmd
+	p.waitHTTP("http://"+env["HAMMER_OPS_ADDR"]+"/healthz", 2*time.Minute)
+	pid := postmasterPid(t, dir)
+
+	require.NoError(t, r.Close()) // the pipe's reader is gone
+	require.NoError(t, cmd.Process.Signal(syscall.SIGINT))
+	select {
+	case <-p.done:
+	case <-time.After(90 * time.Second):
+		t.Fatal("hammer did not exit")
+	}
+	require.True(t, cmd.ProcessState.Success(), "exit: %v", cmd.ProcessState)
+	requireNothingLeft(t, dir, pid, env["HAMMER_HTTP_ADDR"], env["HAMMER_OPS_ADDR"], env["HAMMER_DEV_NATS_ADDR"])
 }

@@ -78,8 +78,31 @@ func dataDir(t *testing.T) string {
 	d, err := os.MkdirTemp("", "hammer-dev-test-")
 	require.NoError(t, err)
 	require.NoError(t, os.Chmod(d, 0o755))
-	t.Cleanup(func() { _ = os.RemoveAll(d) })
+	t.Cleanup(func() {
+		stopLeftover(t, d)
+		_ = os.RemoveAll(d)
+	})
 	return d
+}
+
+// stopLeftover stops a PostgreSQL that a failed test left running in dir,
+// so that a failure never leaves a process behind.
+func stopLeftover(t *testing.T, dir string) {
+	b, err := os.ReadFile(filepath.Join(dir, "postgres", "data", "postmaster.pid"))
+	if err != nil {
+		return
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(strings.SplitN(string(b), "\n", 2)[0]))
+	if err != nil || !running(pid) {
+		return
+	}
+	t.Logf("stopping PostgreSQL %d left running in %s", pid, dir)
+	_ = syscall.Kill(pid, syscall.SIGINT)
+	deadline := time.Now().Add(20 * time.Second)
+	for running(pid) && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+	}
+	_ = syscall.Kill(-pid, syscall.SIGKILL)
 }
 
 // buffer collects a process's output safely across goroutines.

@@ -10,8 +10,10 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/signal"
 	"slices"
 	"strings"
+	"syscall"
 	"text/tabwriter"
 
 	"github.com/hammer-webhooks/hammer/platform/config"
@@ -69,6 +71,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	cmd := commands[i]
+	// A terminal's Ctrl-C also ends a pipe reader (hammer dev | tee log):
+	// without this, the next log line would kill hammer with SIGPIPE
+	// halfway through stopping, leaving its PostgreSQL behind.
+	signal.Ignore(syscall.SIGPIPE)
 	if len(args) > 1 && (args[1] == "-h" || args[1] == "--help" || args[1] == "help") {
 		usage(stdout)
 		return 0
