@@ -261,6 +261,12 @@ func (c *cli) check(t *testing.T, ct container) {
 			t.Errorf("%s: %s is not read by hammer %s (it reads %s)", ct.where, name, cmd, strings.Join(read, ", "))
 		}
 	}
+	// Their defaults point at 127.0.0.1: inside a container, itself.
+	for _, name := range []string{"HAMMER_NATS_URL", "HAMMER_DATABASE_URL"} {
+		if _, set := ct.env[name]; !set && slices.Contains(read, name) {
+			t.Errorf("%s: hammer %s reads %s, which is not set (its default is the container itself)", ct.where, cmd, name)
+		}
+	}
 	if err := validate(cmd, ct.env); err != nil {
 		t.Errorf("%s: hammer %s would refuse this configuration: %v", ct.where, cmd, err)
 	}
