@@ -36,9 +36,9 @@ func TestRetryAfterIsHonoured(t *testing.T) {
 	require.Equal(t, events.StatusCompleted, o.Status)
 	a := rec.attemptsOf(id)
 	require.Len(t, a, 2)
-	wait := a[0].NextAttemptAt.Sub(a[0].CreatedAt)
-	require.GreaterOrEqual(t, wait, 3*time.Second, "Retry-After above the delay wins")
-	require.Less(t, wait, 3500*time.Millisecond)
+	wait := a[0].NextAttemptAt.Sub(a[0].CreatedAt) - time.Duration(a[0].ExecutionDuration)*time.Millisecond
+	require.GreaterOrEqual(t, wait, 3*time.Second-time.Millisecond, "Retry-After above the delay wins")
+	require.Less(t, wait, 4*time.Second, "Retry-After is not jittered further")
 	reqs := rc.got()
 	require.GreaterOrEqual(t, reqs[1].at.Sub(reqs[0].at), 3*time.Second)
 }
