@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"slices"
 	"sort"
 	"strings"
@@ -93,6 +94,7 @@ func TestComposeServicesRun(t *testing.T) {
 			}
 			svc.check = "/readyz"
 			if s.HealthCheck != nil && len(s.HealthCheck.Test) == 3 {
+				svc.probe = c.image[s.HealthCheck.Test[1]]
 				svc.check = strings.TrimPrefix(s.HealthCheck.Test[2], "http://")
 				if i := strings.Index(svc.check, "/"); i >= 0 {
 					svc.check = svc.check[i:]
@@ -116,6 +118,16 @@ func TestComposeServicesRun(t *testing.T) {
 			time.Sleep(100 * time.Millisecond)
 		}
 		t.Logf("%s: hammer %s ready: GET %s%s answered 200", where, strings.Join(svc.args, " "), svc.base, svc.check)
+		// The compose healthcheck's own command passes now, and fails
+		// where nothing answers.
+		if svc.probe != "" {
+			if out, err := exec.Command(svc.probe, svc.base+svc.check).CombinedOutput(); err != nil {
+				t.Errorf("%s: healthcheck %s %s%s: %v\n%s", where, filepath.Base(svc.probe), svc.base, svc.check, err, out)
+			}
+			if err := exec.Command(svc.probe, "http://"+freeAddr(t)+svc.check).Run(); err == nil {
+				t.Errorf("%s: healthcheck %s passes against a port nothing listens on", where, filepath.Base(svc.probe))
+			}
+		}
 		for _, path := range []string{"/healthz", "/readyz", "/metrics"} {
 			if code := get(client, svc.base+path); code != http.StatusOK {
 				t.Errorf("%s: GET %s%s: %d, want 200", where, svc.base, path, code)
@@ -159,6 +171,7 @@ func TestComposeServicesRun(t *testing.T) {
 // service is one hammer process of the test.
 type service struct {
 	name, base, check string
+	probe             string // the local build of the health check binary
 	args              []string
 	grace             time.Duration
 	cmd               *exec.Cmd

@@ -36,6 +36,9 @@ const (
 // cli is what `hammer --help` says the binary does.
 type cli struct {
 	bin string
+	// image maps the other binaries the image holds (by their path in the
+	// image) to their local builds.
+	image map[string]string
 	// commands maps each command to the arguments it takes (nil: none).
 	commands map[string][]string
 	order    []string
@@ -100,6 +103,21 @@ func buildHammer() (*cli, error) {
 	if out, err := build.CombinedOutput(); err != nil {
 		return nil, fmt.Errorf("building %s as deploy/Dockerfile does: %v\n%s", df.buildPackage, err, out)
 	}
+	// The image's other binaries (the health check probe), built likewise.
+	image := map[string]string{}
+	for dest, b := range df.copied {
+		if b.pkg == df.buildPackage {
+			continue
+		}
+		local := filepath.Join(binDir, filepath.Base(dest))
+		build := exec.CommandContext(ctx, "go", "build", "-trimpath", "-o", local, b.pkg)
+		build.Dir = root
+		build.Env = append(os.Environ(), "CGO_ENABLED=0")
+		if out, err := build.CombinedOutput(); err != nil {
+			return nil, fmt.Errorf("building %s as deploy/Dockerfile does: %v\n%s", b.pkg, err, out)
+		}
+		image[dest] = local
+	}
 	out, err := exec.CommandContext(ctx, bin, "--help").CombinedOutput()
 	if err != nil {
 		return nil, fmt.Errorf("hammer --help: %v\n%s", err, out)
@@ -108,7 +126,7 @@ func buildHammer() (*cli, error) {
 	if err != nil {
 		return nil, fmt.Errorf("reading hammer --help: %w\n%s", err, out)
 	}
-	c.bin = bin
+	c.bin, c.image = bin, image
 	return c, nil
 }
 
