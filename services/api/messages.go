@@ -90,7 +90,7 @@ func (s *Server) deleteMessage(c echo.Context) error {
 	if err := s.deleteFromStream(sctx, m); err != nil {
 		return unavailable(err)
 	}
-	err = database.InTx(ctx, s.pool, func(tx pgx.Tx) error {
+	err = s.inTx(ctx, func(tx pgx.Tx) error {
 		q := s.q.WithTx(tx)
 		if _, err := q.DeliveryDeleteByMessageID(ctx, id); err != nil {
 			return database.Interpret(err)

@@ -3,6 +3,7 @@ package api
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -16,6 +17,7 @@ import (
 	"github.com/labstack/echo/v4"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/oklog/ulid/v2"
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 
@@ -254,13 +256,22 @@ func (p *publisher) accept(ctx context.Context, drafts []draft, batch bool) ([]e
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), p.timeout+time.Duration(len(drafts))*2*time.Millisecond)
 	defer cancel()
 	created := now()
+	// Monotonic entropy numbers a batch's IDs in its order, so lists
+	// ordered by (created_at, id) show a batch as it was sent.
+	ids := ulid.Monotonic(rand.Reader, 0)
+	newMessage := func(d draft) events.Message {
+		return events.Message{
+			ID: ulid.MustNew(ulid.Timestamp(created), ids).String(), TopicID: d.topicID, ContentType: d.contentType,
+			IdempotencyKey: d.key, CreatedAt: created, Data: d.data,
+		}
+	}
 	items := make([]item, len(drafts))
 	byKey := map[string]int{}
 	for i, d := range drafts {
 		it := &items[i]
 		it.same = -1
 		if d.key == "" {
-			it.msg = newMessage(d, created)
+			it.msg = newMessage(d)
 			it.publish = true
 			continue
 		}
@@ -273,7 +284,7 @@ func (p *publisher) accept(ctx context.Context, drafts []draft, batch bool) ([]e
 			continue
 		}
 		byKey[d.key] = i
-		if aerr := p.claim(ctx, d, created, it); aerr != nil {
+		if aerr := p.claim(ctx, d, newMessage(d), it); aerr != nil {
 			p.release(items[:i])
 			return nil, indexed(aerr, i, batch)
 		}
@@ -321,23 +332,15 @@ func reused() *apiError {
 	return newError(http.StatusConflict, "idempotency_key_reused", "this idempotency key was used with a different message within the last 24 hours")
 }
 
-func newMessage(d draft, created time.Time) events.Message {
-	return events.Message{
-		ID: events.NewMessageID(created), TopicID: d.topicID, ContentType: d.contentType,
-		IdempotencyKey: d.key, CreatedAt: created, Data: d.data,
-	}
-}
-
-// claim takes d's Idempotency-Key for a new message, or finds the message
-// an earlier request took it for.
-func (p *publisher) claim(ctx context.Context, d draft, created time.Time, it *item) *apiError {
+// claim takes d's Idempotency-Key for msg, or finds the message an earlier
+// request took it for.
+func (p *publisher) claim(ctx context.Context, d draft, msg events.Message, it *item) *apiError {
 	kv, err := p.bucket(ctx)
 	if err != nil {
 		return unavailable(err)
 	}
 	key := idempotencyKey(d.key)
-	msg := newMessage(d, created)
-	mine := claim{MessageID: msg.ID, TopicID: d.topicID, ContentType: d.contentType, CreatedAt: created, BodyHash: d.hash(), State: claimPending}
+	mine := claim{MessageID: msg.ID, TopicID: d.topicID, ContentType: d.contentType, CreatedAt: msg.CreatedAt, BodyHash: d.hash(), State: claimPending}
 	val, _ := json.Marshal(mine)
 	for range 3 {
 		rev, err := kv.Create(ctx, key, val)

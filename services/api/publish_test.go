@@ -332,6 +332,12 @@ func TestBatchLimits(t *testing.T) {
 	b.fails(http.StatusBadRequest, "invalid_messages", "POST", "/v1/messages:batch", many(maxBatchItems+1))
 	res := b.ok(http.StatusOK, "POST", "/v1/messages:batch", many(maxBatchItems))
 	require.Len(t, res["messages"], maxBatchItems)
+	prev := ""
+	for _, m := range res["messages"].([]any) {
+		id := m.(map[string]any)["id"].(string)
+		require.Less(t, prev, id, "a batch's IDs follow its order")
+		prev = id
+	}
 	require.EqualValues(t, maxBatchItems, b.streamMsgs(events.StreamMessages))
 
 	r := b.fails(http.StatusRequestEntityTooLarge, "payload_too_large", "POST", "/v1/messages:batch",

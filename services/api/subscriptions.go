@@ -253,7 +253,7 @@ func (s *Server) patchSubscription(c echo.Context) error {
 	}
 	ctx := c.Request().Context()
 	var sub dbsqlc.Subscription
-	err := database.InTx(ctx, s.pool, func(tx pgx.Tx) error {
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
 		q := s.q.WithTx(tx)
 		cur, err := q.SubscriptionGetByIDForUpdate(ctx, id)
 		if err != nil {

@@ -157,7 +157,7 @@ func (s *Server) deleteTopic(c echo.Context) error {
 	}
 	ctx := c.Request().Context()
 	var deleted []dbsqlc.Subscription
-	err := database.InTx(ctx, s.pool, func(tx pgx.Tx) error {
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
 		q := s.q.WithTx(tx)
 		if _, err := q.TopicGetByIDForUpdate(ctx, id); err != nil {
 			return database.Interpret(err)
