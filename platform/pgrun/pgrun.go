@@ -368,11 +368,7 @@ func (s *Server) run(ctx context.Context, bin, pgdata, sock string, port int, ac
 			return fmt.Errorf("PostgreSQL did not become ready (see %s): %w", logPath, ctx.Err())
 		default:
 		}
-		cctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-		conn, err := pgx.Connect(cctx, admin)
-		cancel()
-		if err == nil {
-			_ = conn.Close(ctx)
+		if servesUs(ctx, admin, pgdata) {
 			return nil
 		}
 		select {
@@ -380,6 +376,33 @@ func (s *Server) run(ctx context.Context, bin, pgdata, sock string, port int, ac
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
+}
+
+// servesUs reports whether the server answering at url runs on pgdata.
+// Another PostgreSQL may hold the port (one that won a race for it while
+// ours failed to bind and is about to exit): it must not pass for ours.
+func servesUs(ctx context.Context, url, pgdata string) bool {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		return false
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+	var dir string
+	if err := conn.QueryRow(ctx, "SELECT current_setting('data_directory')").Scan(&dir); err != nil {
+		return false
+	}
+	return samePath(dir, pgdata)
+}
+
+func samePath(a, b string) bool {
+	if a == b {
+		return true
+	}
+	ra, err1 := filepath.EvalSymlinks(a)
+	rb, err2 := filepath.EvalSymlinks(b)
+	return err1 == nil && err2 == nil && ra == rb
 }
 
 func ensureDatabase(ctx context.Context, port int) error {

@@ -143,6 +143,11 @@ func TestSecondStartOnTheSameDirectoryIsRefused(t *testing.T) {
 	_, err := Start(context.Background(), Options{DataDir: dir, Config: Config{User: DefaultUser}})
 	require.ErrorContains(t, err, "another hammer dev is running PostgreSQL in "+s.Dir())
 	require.True(t, alive(s.Pid()), "the running cluster is left alone")
+
+	// A server on the port counts as ours only if it runs our cluster:
+	// another PostgreSQL that won a race for the port must not pass.
+	require.True(t, servesUs(context.Background(), s.URL(), filepath.Join(s.Dir(), "data")))
+	require.False(t, servesUs(context.Background(), s.URL(), filepath.Join(dir, "another")))
 }
 
 func TestFallbackWhenUnreachable(t *testing.T) {
