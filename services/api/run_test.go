@@ -16,9 +16,24 @@ import (
 	"github.com/hammer-webhooks/hammer/sql/dbsqlc"
 )
 
-// run starts b's server on a loopback listener (or ln) and stops it when the
-// test ends, checking that Run returns nil on cancel.
+// run starts b's server on a loopback listener (or ln), waits until it has
+// prepared JetStream and the bucket, and stops it when the test ends,
+// checking that Run returns nil on cancel.
 func (b *bundle) run(ln net.Listener) string {
+	b.t.Helper()
+	base, done := b.start(ln)
+	select {
+	case <-b.srv.prepared:
+	case err := <-done:
+		b.t.Fatalf("Run returned early: %v", err)
+	case <-time.After(15 * time.Second):
+		b.t.Fatal("Run did not prepare JetStream and the bucket in time")
+	}
+	return base
+}
+
+// start starts b's server without waiting for anything.
+func (b *bundle) start(ln net.Listener) (string, <-chan error) {
 	b.t.Helper()
 	if ln == nil {
 		var err error
@@ -27,8 +42,12 @@ func (b *bundle) run(ln net.Listener) string {
 	}
 	b.srv.listener = ln
 	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- b.srv.Run(ctx) }()
+	done := make(chan error, 2)
+	go func() {
+		err := b.srv.Run(ctx)
+		done <- err
+		done <- err // once for an early return, once for the cleanup
+	}()
 	b.t.Cleanup(func() {
 		cancel()
 		select {
@@ -38,14 +57,7 @@ func (b *bundle) run(ln net.Listener) string {
 			b.t.Error("Run did not return after cancel")
 		}
 	})
-	select {
-	case <-b.srv.prepared:
-	case err := <-done:
-		b.t.Fatalf("Run returned early: %v", err)
-	case <-time.After(15 * time.Second):
-		b.t.Fatal("Run did not prepare JetStream and the bucket in time")
-	}
-	return "http://" + ln.Addr().String()
+	return "http://" + ln.Addr().String(), done
 }
 
 // TestRebuildAtStart checks that Run makes the bucket match Postgres: a
@@ -142,4 +154,38 @@ func TestWarnsWhenOpenBeyondLoopback(t *testing.T) {
 		b.run(nil)
 		require.Zero(t, b.logs.FilterMessageSnippet("the API is open").Len())
 	})
+}
+
+// TestRunStartsWithoutNATS checks that the API serves while NATS is away at
+// start and rebuilds the bucket once NATS is back.
+func TestRunStartsWithoutNATS(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	ctx := b.ctx()
+	_, err := b.q.TopicInsert(ctx, dbsqlc.TopicInsertParams{ID: "t", Name: "t", CreatedAt: now()})
+	require.NoError(t, err)
+	_, err = b.q.SubscriptionInsert(ctx, dbsqlc.SubscriptionInsertParams{
+		ID: "early", TopicID: "t", Name: "n", Url: "http://127.0.0.1:9/", SecretToken: "tok", SigningSecret: newSigningSecret(),
+		MaxDeliveryAttempts: 1, DeliveryAttemptDelay: 1, DeliveryAttemptTimeout: 1, MaxConcurrentRequests: 1, CreatedAt: now()})
+	require.NoError(t, err)
+
+	restart := stopNATS(t, b)
+	base, _ := b.start(nil)
+	res, err := http.Get(base + "/v1/topics/t")
+	require.NoError(t, err)
+	res.Body.Close()
+	require.Equal(t, http.StatusOK, res.StatusCode, "Postgres-backed calls work without NATS")
+	select {
+	case <-b.srv.prepared:
+		t.Fatal("prepared without NATS")
+	default:
+	}
+
+	restart()
+	select {
+	case <-b.srv.prepared:
+	case <-time.After(20 * time.Second):
+		t.Fatal("the bucket was not rebuilt after NATS came back")
+	}
+	require.NotNil(t, b.bucketEntry("early"))
 }

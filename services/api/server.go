@@ -290,10 +290,13 @@ func (s *Server) maintain(ctx context.Context) {
 	}
 }
 
+// prepare applies the topology and rebuilds the bucket. The rebuild has no
+// overall deadline (it takes as long as there are subscriptions); each of
+// its NATS calls has JetStream's default one.
 func (s *Server) prepare(ctx context.Context) error {
-	ctx, cancel := context.WithTimeout(ctx, time.Minute)
+	tctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
-	if err := topology.Ensure(ctx, s.js, s.cfg.Topology()); err != nil {
+	if err := topology.Ensure(tctx, s.js, s.cfg.Topology()); err != nil {
 		return err
 	}
 	n, err := s.view.rebuild(ctx)
