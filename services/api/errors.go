@@ -109,6 +109,9 @@ func (s *Server) handleError(err error, c echo.Context) {
 			zap.String("code", ae.body.Code),
 			zap.Error(ae))
 	}
+	if ae.status == http.StatusServiceUnavailable {
+		c.Response().Header().Set("Retry-After", "1")
+	}
 	if c.Request().Method == http.MethodHead {
 		err = c.NoContent(ae.status)
 	} else {

@@ -123,8 +123,9 @@ func TestPublishNATSDown(t *testing.T) {
 	restart := stopNATS(t, b)
 	for _, header := range [][]string{nil, {"Idempotency-Key", "while-down"}} {
 		start := time.Now()
-		b.fails(http.StatusServiceUnavailable, "unavailable", "POST", "/v1/messages", `{"message": {"topic_id": "t", "data": "during"}}`, header...)
+		r := b.fails(http.StatusServiceUnavailable, "unavailable", "POST", "/v1/messages", `{"message": {"topic_id": "t", "data": "during"}}`, header...)
 		require.Less(t, time.Since(start), time.Second, "503 comes quickly")
+		require.Equal(t, "1", r.Header.Get("Retry-After"))
 	}
 	start := time.Now()
 	b.fails(http.StatusServiceUnavailable, "unavailable", "POST", "/v1/messages:batch", `{"messages": [{"topic_id": "t", "data": "during"}]}`)
