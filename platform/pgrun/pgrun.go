@@ -308,7 +308,12 @@ func initdb(ctx context.Context, log *zap.Logger, bin, dir string, acct *account
 	cmd.Env = childEnv(dir, acct)
 	cmd.Stdout, cmd.Stderr = out, out
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Credential: acct.credential()}
+	// Interrupted, initdb goes with the postgres processes it started.
+	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
 	if err := cmd.Run(); err != nil {
+		if ctx.Err() != nil {
+			return fmt.Errorf("initdb did not finish: %w", ctx.Err())
+		}
 		return fmt.Errorf("initdb failed (%v; see %s): %s", err, logPath, lastLine(logPath))
 	}
 	if err := os.Rename(tmp, filepath.Join(dir, "data")); err != nil {
