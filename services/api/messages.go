@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/labstack/echo/v4"
@@ -92,6 +93,11 @@ func (s *Server) deleteMessage(c echo.Context) error {
 	}
 	err = s.inTx(ctx, func(tx pgx.Tx) error {
 		q := s.q.WithTx(tx)
+		// The tombstone keeps the recorder from recreating the rows from
+		// events still in the streams.
+		if err := q.DeletedMessageInsert(ctx, dbsqlc.DeletedMessageInsertParams{ID: id, DeletedAt: time.Now().UTC()}); err != nil {
+			return database.Interpret(err)
+		}
 		if _, err := q.DeliveryDeleteByMessageID(ctx, id); err != nil {
 			return database.Interpret(err)
 		}

@@ -289,6 +289,7 @@ FROM (
         unnest($15::timestamptz[]) AS updated_at
 ) AS u
 JOIN subscriptions s ON s.id = u.subscription_id
+WHERE NOT EXISTS (SELECT 1 FROM deleted_messages dm WHERE dm.id = u.message_id)
 ON CONFLICT (id) DO UPDATE SET
     url = EXCLUDED.url,
     secret_token = EXCLUDED.secret_token,
@@ -327,7 +328,8 @@ type DeliveryUpsertBatchParams struct {
 // The recorder's write, fed by delivery events and attempt events alike. Rows
 // only move forward: the attempt count never decreases, completed and failed
 // are final, and an older event never overwrites a newer one. A delivery of a
-// deleted subscription is dropped by the join. Callers merge duplicate IDs
+// deleted subscription (by the join) or of a deleted message is dropped.
+// Callers merge duplicate IDs
 // within one batch first (Postgres refuses to update a row twice in one
 // statement).
 func (q *Queries) DeliveryUpsertBatch(ctx context.Context, arg DeliveryUpsertBatchParams) (int64, error) {

@@ -62,6 +62,7 @@ FROM (
         unnest($7::timestamptz[]) AS created_at
 ) AS u
 JOIN topics t ON t.id = u.topic_id
+WHERE NOT EXISTS (SELECT 1 FROM deleted_messages dm WHERE dm.id = u.id)
 ON CONFLICT (id) DO NOTHING
 `
 
@@ -76,7 +77,8 @@ type MessageInsertBatchParams struct {
 }
 
 // The recorder's write: replays insert nothing, and a message whose topic was
-// deleted meanwhile is dropped by the join instead of failing the batch.
+// deleted meanwhile (or that was itself deleted) is dropped instead of
+// failing the batch.
 func (q *Queries) MessageInsertBatch(ctx context.Context, arg MessageInsertBatchParams) (int64, error) {
 	result, err := q.db.Exec(ctx, messageInsertBatch,
 		arg.Ids,

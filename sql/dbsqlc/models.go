@@ -53,6 +53,11 @@ func (ns NullDeliveryStatus) Value() (driver.Value, error) {
 	return string(ns.DeliveryStatus), nil
 }
 
+type DeletedMessage struct {
+	ID        string
+	DeletedAt time.Time
+}
+
 type Delivery struct {
 	ID                     string
 	TopicID                string

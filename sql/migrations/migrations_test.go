@@ -70,7 +70,7 @@ func tables(t *testing.T, dbURL string) []string {
 func TestUpDownUp(t *testing.T) {
 	t.Parallel()
 	dbURL := freshDatabase(t)
-	want := "deliveries,delivery_attempts,messages,subscriptions,topics"
+	want := "deleted_messages,deliveries,delivery_attempts,messages,subscriptions,topics"
 
 	v, dirty, err := migrations.Version(dbURL)
 	if err != nil || v != 0 || dirty {

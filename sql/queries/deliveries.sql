@@ -2,7 +2,8 @@
 -- The recorder's write, fed by delivery events and attempt events alike. Rows
 -- only move forward: the attempt count never decreases, completed and failed
 -- are final, and an older event never overwrites a newer one. A delivery of a
--- deleted subscription is dropped by the join. Callers merge duplicate IDs
+-- deleted subscription (by the join) or of a deleted message is dropped.
+-- Callers merge duplicate IDs
 -- within one batch first (Postgres refuses to update a row twice in one
 -- statement).
 INSERT INTO deliveries AS d (
@@ -32,6 +33,7 @@ FROM (
         unnest(@updated_ats::timestamptz[]) AS updated_at
 ) AS u
 JOIN subscriptions s ON s.id = u.subscription_id
+WHERE NOT EXISTS (SELECT 1 FROM deleted_messages dm WHERE dm.id = u.message_id)
 ON CONFLICT (id) DO UPDATE SET
     url = EXCLUDED.url,
     secret_token = EXCLUDED.secret_token,

@@ -1,6 +1,7 @@
 -- name: MessageInsertBatch :execrows
 -- The recorder's write: replays insert nothing, and a message whose topic was
--- deleted meanwhile is dropped by the join instead of failing the batch.
+-- deleted meanwhile (or that was itself deleted) is dropped instead of
+-- failing the batch.
 INSERT INTO messages (id, topic_id, data, content_type, idempotency_key, stream_sequence, created_at)
 SELECT u.id, u.topic_id, u.data, u.content_type, NULLIF(u.idempotency_key, ''), u.stream_sequence, u.created_at
 FROM (
@@ -13,6 +14,7 @@ FROM (
         unnest(@created_ats::timestamptz[]) AS created_at
 ) AS u
 JOIN topics t ON t.id = u.topic_id
+WHERE NOT EXISTS (SELECT 1 FROM deleted_messages dm WHERE dm.id = u.id)
 ON CONFLICT (id) DO NOTHING;
 
 -- name: MessageGetByID :one

@@ -189,24 +189,32 @@ func TestReplayLeavesOneRowEach(t *testing.T) {
 	m, d, a, _ := counts()
 	require.Equal(t, []int{messages, 2 * messages, 2*messages + 1}, []int{m, d, a})
 
-	// Replay: stop, drop the recorder's consumers and start again; topology
-	// recreates them at the start of every stream.
+	// Replay: stop, drop the recorder's consumers and start again.
+	replayRecorder(t, s, db, n)
+	m2, d2, a2, completed2 := counts()
+	require.Equal(t, []int{m, d, a, 2 * messages}, []int{m2, d2, a2, completed2}, "replay changed the record")
+	require.Len(t, flaky.got(), messages+1, "a replay into the recorder sends nothing")
+}
+
+// replayRecorder stops s, drops the recorder's durable consumers and starts
+// the services again: the topology recreates the consumers at the start of
+// every stream, so the recorder reads everything once more. It returns when
+// the recorder has caught up.
+func replayRecorder(t *testing.T, s *stack, db *testkit.DB, n *testkit.NATS) *stack {
+	t.Helper()
 	s.stop()
 	ctx := context.Background()
-	for stream, consumer := range map[string]string{
+	consumers := map[string]string{
 		events.StreamMessages:   topology.ConsumerRecorderMessages,
 		events.StreamDeliveries: topology.ConsumerRecorderDeliveries,
 		events.StreamEvents:     topology.ConsumerRecorderEvents,
-	} {
+	}
+	for stream, consumer := range consumers {
 		require.NoError(t, n.JS.DeleteConsumer(ctx, stream, consumer))
 	}
-	start(t, db, n)
+	again := start(t, db, n)
 	testkit.Eventually(t, 20*time.Second, func() bool {
-		for stream, consumer := range map[string]string{
-			events.StreamMessages:   topology.ConsumerRecorderMessages,
-			events.StreamDeliveries: topology.ConsumerRecorderDeliveries,
-			events.StreamEvents:     topology.ConsumerRecorderEvents,
-		} {
+		for stream, consumer := range consumers {
 			c, err := n.JS.Consumer(ctx, stream, consumer)
 			if err != nil {
 				return false
@@ -218,7 +226,40 @@ func TestReplayLeavesOneRowEach(t *testing.T) {
 		}
 		return true
 	}, "the recorder did not replay every stream")
-	m2, d2, a2, completed2 := counts()
-	require.Equal(t, []int{m, d, a, 2 * messages}, []int{m2, d2, a2, completed2}, "replay changed the record")
-	require.Len(t, flaky.got(), messages+1, "a replay into the recorder sends nothing")
+	return again
+}
+
+// A deleted message stays deleted: neither late events nor a replay of every
+// stream bring its row or its deliveries back.
+func TestDeletedMessageStaysDeleted(t *testing.T) {
+	t.Parallel()
+	db := testkit.NewDB(t)
+	n := testkit.NewNATS(t)
+	s := start(t, db, n)
+	rcv := newReceiver(t)
+	s.mustCall(t, http.MethodPost, "/v1/topics", `{"topic": {"id": "gone", "name": "Gone"}}`, http.StatusOK)
+	s.mustCall(t, http.MethodPost, "/v1/subscriptions", fmt.Sprintf(`{"subscription": {"id": "gone-sub", "topic_id": "gone", "name": "g", "url": %q}}`, rcv.URL), http.StatusOK)
+	kept := s.mustCall(t, http.MethodPost, "/v1/messages", `{"message": {"topic_id": "gone", "data": "kept"}}`, http.StatusOK)["id"].(string)
+	deleted := s.mustCall(t, http.MethodPost, "/v1/messages", `{"message": {"topic_id": "gone", "data": "deleted"}}`, http.StatusOK)["id"].(string)
+
+	completed := func(id string) bool {
+		list := s.mustCall(t, http.MethodGet, "/v1/deliveries?status=completed&message_id="+id, "", http.StatusOK)
+		return len(list["deliveries"].([]any)) == 1
+	}
+	testkit.Eventually(t, 15*time.Second, func() bool { return completed(kept) && completed(deleted) }, "deliveries not recorded")
+
+	s.mustCall(t, http.MethodDelete, "/v1/messages/"+deleted, "", http.StatusNoContent)
+	s.mustCall(t, http.MethodGet, "/v1/messages/"+deleted, "", http.StatusNotFound)
+
+	s = replayRecorder(t, s, db, n)
+	s.mustCall(t, http.MethodGet, "/v1/messages/"+deleted, "", http.StatusNotFound)
+	list := s.mustCall(t, http.MethodGet, "/v1/deliveries?message_id="+deleted, "", http.StatusOK)
+	require.Empty(t, list["deliveries"], "a replay recreated the deleted message's delivery")
+	var attempts int
+	require.NoError(t, db.Pool.QueryRow(context.Background(),
+		"SELECT count(*) FROM delivery_attempts a JOIN deliveries d ON d.id = a.delivery_id WHERE d.message_id = $1", deleted).Scan(&attempts))
+	require.Zero(t, attempts)
+	// The other message was replayed as before.
+	s.mustCall(t, http.MethodGet, "/v1/messages/"+kept, "", http.StatusOK)
+	require.True(t, completed(kept))
 }
