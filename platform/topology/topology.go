@@ -214,6 +214,10 @@ func Connect(url, name string, log *zap.Logger) (*nats.Conn, error) {
 		nats.RetryOnFailedConnect(true),
 		nats.MaxReconnects(-1),
 		nats.ReconnectWait(250*time.Millisecond),
+		// No buffering while disconnected: a publish then fails at once
+		// instead of being sent after the caller was told it failed (the
+		// API answers 503 and must not accept the message later).
+		nats.ReconnectBufSize(-1),
 		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
 			log.Warn("nats disconnected", zap.Error(err))
 		}),
