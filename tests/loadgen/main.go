@@ -41,6 +41,8 @@ type options struct {
 	timeout     time.Duration
 	label       string
 	keepLogs    bool
+	profile     string
+	profileFor  time.Duration
 }
 
 func main() {
@@ -57,6 +59,8 @@ func main() {
 	flag.DurationVar(&o.timeout, "timeout", 5*time.Minute, "give up after this long")
 	flag.StringVar(&o.label, "label", "", "a name for this run, copied into the summary")
 	flag.BoolVar(&o.keepLogs, "keep-logs", false, "print hammer's log path and keep it")
+	flag.StringVar(&o.profile, "profile", "", "write pprof profiles of hammer dev under load to this directory (starts it with HAMMER_PPROF=true)")
+	flag.DurationVar(&o.profileFor, "profile-seconds", 8*time.Second, "length of the CPU profile taken from the start of publishing")
 	flag.Parse()
 	if err := run(o); err != nil {
 		fmt.Fprintln(os.Stderr, "loadgen:", err)
@@ -128,11 +132,29 @@ func run(o options) error {
 		}
 	}
 
+	var prof *profiler
+	if o.profile != "" {
+		if dev == nil {
+			return errors.New("-profile needs the hammer dev that loadgen starts (no -url)")
+		}
+		var err error
+		if prof, err = newProfiler(dev.opsURL, o.profile, o.label); err != nil {
+			return err
+		}
+		if err := prof.allocs(ctx, "before"); err != nil {
+			return err
+		}
+	}
+
 	var before []processUsage
 	if dev != nil {
 		before = dev.usage()
 	}
+	selfBefore := selfUsage()
 	began := time.Now()
+	if prof != nil {
+		prof.startCPU(ctx, o.profileFor)
+	}
 	if err := publish(ctx, c, o, topic); err != nil {
 		return err
 	}
@@ -149,6 +171,8 @@ func run(o options) error {
 		return err
 	}
 	recorded := time.Since(began)
+	self := selfUsage()
+	self.CPUSeconds -= selfBefore.CPUSeconds
 
 	s := summary{
 		Label: o.label, Messages: o.messages, Subscriptions: o.subs, Publishers: o.publishers,
@@ -166,6 +190,23 @@ func run(o options) error {
 			cpu += p.CPUSeconds
 		}
 		s.CPUPer1000 = round(cpu / float64(total) * 1000)
+	}
+	// loadgen shares the machine: its own CPU (publishers and receivers)
+	// is shown, not counted in the cost per delivery.
+	self.CPUSeconds = round(self.CPUSeconds)
+	self.PeakRSSMiB = round(self.PeakRSSMiB)
+	s.Processes = append(s.Processes, self)
+	if prof != nil {
+		if err := prof.waitCPU(); err != nil {
+			return err
+		}
+		if err := prof.allocs(ctx, "after"); err != nil {
+			return err
+		}
+		if err := prof.metrics(ctx); err != nil {
+			return err
+		}
+		fmt.Fprintf(os.Stderr, "loadgen: profiles in %s\n", o.profile)
 	}
 	out, _ := json.MarshalIndent(s, "", "  ")
 	fmt.Println(string(out))
@@ -418,6 +459,7 @@ func (c *client) do(ctx context.Context, method, path, body string, out any) err
 type devProcess struct {
 	cmd     *exec.Cmd
 	apiURL  string
+	opsURL  string
 	dataDir string
 	logPath string
 	keep    bool
@@ -440,7 +482,7 @@ func startDev(ctx context.Context, o options) (*devProcess, error) {
 	if err != nil {
 		return nil, err
 	}
-	d := &devProcess{apiURL: fmt.Sprintf("http://127.0.0.1:%d", ports[0]), dataDir: dir, logPath: logf.Name(), keep: o.keepLogs}
+	d := &devProcess{apiURL: fmt.Sprintf("http://127.0.0.1:%d", ports[0]), opsURL: fmt.Sprintf("http://127.0.0.1:%d", ports[1]), dataDir: dir, logPath: logf.Name(), keep: o.keepLogs}
 	d.cmd = exec.Command(bin, "dev")
 	d.cmd.Env = append(os.Environ(),
 		"HAMMER_DATA_DIR="+filepath.Join(dir, "data"),
@@ -449,6 +491,9 @@ func startDev(ctx context.Context, o options) (*devProcess, error) {
 		fmt.Sprintf("HAMMER_DEV_NATS_ADDR=127.0.0.1:%d", ports[2]),
 		"HAMMER_LOG_LEVEL=warn",
 	)
+	if o.profile != "" {
+		d.cmd.Env = append(d.cmd.Env, "HAMMER_PPROF=true")
+	}
 	d.cmd.Stdout, d.cmd.Stderr = logf, logf
 	d.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := d.cmd.Start(); err != nil {

@@ -5,6 +5,8 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
+	"time"
 )
 
 // processUsage is what one process (or the PostgreSQL process tree) used.
@@ -103,4 +105,12 @@ func descendants(pid int) []int {
 		}
 	}
 	return out
+}
+
+// selfUsage is loadgen's own CPU time and peak RSS.
+func selfUsage() processUsage {
+	var ru syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	cpu := time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+	return processUsage{Name: "loadgen", CPUSeconds: cpu.Seconds(), PeakRSSMiB: float64(ru.Maxrss) / 1024}
 }

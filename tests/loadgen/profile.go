@@ -1,0 +1,88 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"time"
+)
+
+// profiler fetches pprof profiles from hammer dev's ops address while the
+// measured run goes on: a CPU profile from the start of publishing, and the
+// allocation profile before and after the run (so that
+// `go tool pprof -diff_base allocs-before.pprof allocs-after.pprof` shows
+// what the run itself allocated) and the metrics after it.
+type profiler struct {
+	opsURL string
+	dir    string
+	prefix string
+	cpu    chan error
+}
+
+func newProfiler(opsURL, dir, label string) (*profiler, error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("-profile: %w", err)
+	}
+	prefix := ""
+	if label != "" {
+		prefix = label + "-"
+	}
+	return &profiler{opsURL: opsURL, dir: dir, prefix: prefix}, nil
+}
+
+// startCPU begins a CPU profile of d in the background; waitCPU collects it.
+func (p *profiler) startCPU(ctx context.Context, d time.Duration) {
+	p.cpu = make(chan error, 1)
+	go func() {
+		secs := max(int(d.Seconds()), 1)
+		p.cpu <- p.fetch(ctx, fmt.Sprintf("/debug/pprof/profile?seconds=%d", secs), "cpu.pprof", d+30*time.Second)
+	}()
+}
+
+func (p *profiler) waitCPU() error {
+	if p.cpu == nil {
+		return nil
+	}
+	return <-p.cpu
+}
+
+// allocs saves the cumulative allocation profile as allocs-<name>.pprof.
+func (p *profiler) allocs(ctx context.Context, name string) error {
+	return p.fetch(ctx, "/debug/pprof/allocs", "allocs-"+name+".pprof", 30*time.Second)
+}
+
+// metrics saves hammer's Prometheus metrics after the run as metrics.txt:
+// batch sizes, flush and publish times, holds.
+func (p *profiler) metrics(ctx context.Context) error {
+	return p.fetch(ctx, "/metrics", "metrics.txt", 30*time.Second)
+}
+
+func (p *profiler) fetch(ctx context.Context, path, file string, timeout time.Duration) error {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, p.opsURL+path, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return fmt.Errorf("fetching %s: %w", path, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		b, _ := io.ReadAll(io.LimitReader(resp.Body, 1024))
+		return fmt.Errorf("fetching %s: %s %s", path, resp.Status, b)
+	}
+	f, err := os.Create(filepath.Join(p.dir, p.prefix+file))
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(f, resp.Body); err != nil {
+		f.Close()
+		return fmt.Errorf("fetching %s: %w", path, err)
+	}
+	return f.Close()
+}
