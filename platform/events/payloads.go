@@ -219,7 +219,34 @@ func Encode(payload any) ([]byte, error) {
 }
 
 // Decode unmarshals an event payload and refuses versions it does not know.
+// A payload is parsed once: the version is read from the decoded payload,
+// and only an event that is not of this version is parsed again, for its
+// version alone (a newer payload may not fit this one's fields).
 func Decode(data []byte, payload any) error {
+	v := versionField(payload)
+	if v == nil {
+		return decodeChecked(data, payload)
+	}
+	*v = 0 // an event without "v" must not pass for a reused payload's version
+	err := json.Unmarshal(data, payload)
+	if err == nil && *v == Version {
+		return nil
+	}
+	var head struct {
+		V int `json:"v"`
+	}
+	if herr := json.Unmarshal(data, &head); herr == nil && head.V != Version {
+		return fmt.Errorf("decoding event: version %d, want %d", head.V, Version)
+	}
+	if err == nil {
+		err = fmt.Errorf("version %d, want %d", *v, Version)
+	}
+	return fmt.Errorf("decoding event: %w", err)
+}
+
+// decodeChecked reads the version on its own first, for a payload type
+// whose "v" Decode cannot reach.
+func decodeChecked(data []byte, payload any) error {
 	var head struct {
 		V int `json:"v"`
 	}
@@ -231,6 +258,21 @@ func Decode(data []byte, payload any) error {
 	}
 	if err := json.Unmarshal(data, payload); err != nil {
 		return fmt.Errorf("decoding event: %w", err)
+	}
+	return nil
+}
+
+// versionField is the "v" of an event payload, or nil for anything else.
+func versionField(payload any) *int {
+	switch p := payload.(type) {
+	case *Delivery:
+		return &p.V
+	case *Attempt:
+		return &p.V
+	case *Outcome:
+		return &p.V
+	case *SubscriptionChanged:
+		return &p.V
 	}
 	return nil
 }
