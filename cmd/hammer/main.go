@@ -105,7 +105,7 @@ func oneLine(err error) string {
 }
 
 func usage(w io.Writer) {
-	fmt.Fprintf(w, "hammer %s: webhook delivery over NATS JetStream and PostgreSQL.\n\n", version.Version)
+	fmt.Fprintf(w, "hammer: webhook delivery over NATS JetStream and PostgreSQL (version %s, commit %s).\n\n", version.Version, version.Commit)
 	fmt.Fprintln(w, "Usage: hammer <command>")
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, "Commands:")
