@@ -77,7 +77,9 @@ func TestDevRecoversAfterKill(t *testing.T) {
 
 // The README's quickstart against hammer dev: a topic, a subscription to a
 // local receiver, a message, then the delivery and its attempts read back.
-// A second deliverer process joins the embedded NATS as the README says.
+// A second deliverer process joins the embedded NATS as the README says,
+// and so does a second hammer dev given HAMMER_NATS_URL and
+// HAMMER_DATABASE_URL.
 func TestDevDeliversAndASecondDelivererJoins(t *testing.T) {
 	t.Parallel()
 	var mu sync.Mutex
@@ -141,6 +143,25 @@ func TestDevDeliversAndASecondDelivererJoins(t *testing.T) {
 	second.waitHTTP("http://"+second.env["HAMMER_OPS_ADDR"]+"/readyz", time.Minute)
 	require.NoError(t, second.cmd.Process.Signal(syscall.SIGINT))
 	require.Equal(t, 0, second.wait(60*time.Second))
+
+	// Another hammer dev told where NATS and PostgreSQL are starts neither
+	// of its own and serves the same data.
+	port, err := os.ReadFile(filepath.Join(dir, "postgres", "port"))
+	require.NoError(t, err)
+	otherDir := dataDir(t)
+	otherEnv := devEnv(t, otherDir)
+	otherEnv["HAMMER_NATS_URL"] = "nats://" + env["HAMMER_DEV_NATS_ADDR"]
+	otherEnv["HAMMER_DATABASE_URL"] = "postgres://hammer@127.0.0.1:" + strings.TrimSpace(string(port)) + "/hammer?sslmode=disable"
+	other := startDev(t, otherEnv)
+	require.Equal(t, http.StatusOK, call(t, http.MethodGet, other.api()+"/v1/topics/person", nil, nil))
+	require.Contains(t, other.out.String(), "using the NATS at HAMMER_NATS_URL instead of an embedded one")
+	require.Contains(t, other.out.String(), "using the PostgreSQL at HAMMER_DATABASE_URL")
+	for _, sub := range []string{"nats", "postgres"} {
+		_, err := os.Stat(filepath.Join(otherDir, sub))
+		require.ErrorIs(t, err, os.ErrNotExist, "hammer dev made its own %s", sub)
+	}
+	require.NoError(t, other.cmd.Process.Signal(syscall.SIGINT))
+	require.Equal(t, 0, other.wait(60*time.Second))
 
 	require.NoError(t, dev.cmd.Process.Signal(syscall.SIGTERM))
 	require.Equal(t, 0, dev.wait(90*time.Second))
