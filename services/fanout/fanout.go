@@ -15,6 +15,7 @@ import (
 	"github.com/hammer-webhooks/hammer/platform/config"
 	"github.com/hammer-webhooks/hammer/platform/events"
 	"github.com/hammer-webhooks/hammer/platform/ops"
+	"github.com/hammer-webhooks/hammer/platform/streammetrics"
 	"github.com/hammer-webhooks/hammer/platform/topology"
 	"github.com/hammer-webhooks/hammer/sql/dbsqlc"
 )
@@ -92,6 +93,9 @@ func New(opts Options) (*Service, error) {
 	m, err := newMetrics(opts.Registry)
 	if err != nil {
 		return nil, fmt.Errorf("fanout: registering metrics: %w", err)
+	}
+	if err := streammetrics.Register(opts.Registry, opts.NATS, streammetrics.Consumer{Stream: events.StreamMessages, Name: topology.ConsumerFanout}); err != nil {
+		return nil, fmt.Errorf("fanout: %w", err)
 	}
 	return &Service{
 		cfg:       opts.Config,
