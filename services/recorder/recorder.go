@@ -15,6 +15,7 @@ import (
 	"github.com/hammer-webhooks/hammer/platform/config"
 	"github.com/hammer-webhooks/hammer/platform/events"
 	"github.com/hammer-webhooks/hammer/platform/ops"
+	"github.com/hammer-webhooks/hammer/platform/streammetrics"
 	"github.com/hammer-webhooks/hammer/platform/topology"
 	"github.com/hammer-webhooks/hammer/sql/dbsqlc"
 )
@@ -99,6 +100,12 @@ func New(opts Options) (*Service, error) {
 	m, err := newMetrics(opts.Registry)
 	if err != nil {
 		return nil, fmt.Errorf("recorder: registering metrics: %w", err)
+	}
+	if err := streammetrics.Register(opts.Registry, opts.NATS,
+		streammetrics.Consumer{Stream: events.StreamMessages, Name: topology.ConsumerRecorderMessages},
+		streammetrics.Consumer{Stream: events.StreamDeliveries, Name: topology.ConsumerRecorderDeliveries},
+		streammetrics.Consumer{Stream: events.StreamEvents, Name: topology.ConsumerRecorderEvents}); err != nil {
+		return nil, fmt.Errorf("recorder: %w", err)
 	}
 	return &Service{
 		cfg:           opts.Config,
