@@ -25,6 +25,7 @@ import (
 	"github.com/hammer-webhooks/hammer/platform/config"
 	"github.com/hammer-webhooks/hammer/platform/events"
 	"github.com/hammer-webhooks/hammer/platform/ops"
+	"github.com/hammer-webhooks/hammer/platform/streammetrics"
 	"github.com/hammer-webhooks/hammer/platform/topology"
 	"github.com/hammer-webhooks/hammer/services/deliverer/ssrf"
 )
@@ -85,6 +86,9 @@ func New(opts Options) (*Service, error) {
 	m, err := newMetrics(reg)
 	if err != nil {
 		return nil, err
+	}
+	if err := streammetrics.Register(reg, opts.NATS, streammetrics.Consumer{Stream: events.StreamDeliveries, Name: topology.ConsumerDeliverer}); err != nil {
+		return nil, fmt.Errorf("deliverer: %w", err)
 	}
 	allowed, err := ssrf.ParsePrefixes(opts.Config.AllowedCIDRs)
 	if err != nil {
