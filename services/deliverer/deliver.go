@@ -7,7 +7,6 @@ import (
 	"math/rand/v2"
 	"time"
 
-	"github.com/nats-io/nats.go"
 	"go.uber.org/zap"
 
 	"github.com/hammer-webhooks/hammer/platform/events"
@@ -27,25 +26,23 @@ const (
 // before it is taken as deleted.
 const unknownSubscriptionGrace = time.Minute
 
-// publishTimeout bounds the retries of one publish while NATS recovers.
-const publishTimeout = 10 * time.Second
-
 // deliver handles one due delivery event: it decides whether an attempt is
-// made, makes it and publishes what follows. A nil result means the event is
-// done with; a hold or other error is answered by settle.
-func (s *Service) deliver(ctx context.Context, ev events.Delivery, log *zap.Logger) error {
+// made and makes it. What follows (the attempt event, the outcome, the next
+// attempt's event) comes back as a plan to publish; the event is done with
+// once the plan is published. A hold or other error is answered by settle.
+func (s *Service) deliver(ctx context.Context, ev events.Delivery, log *zap.Logger) (*plan, error) {
 	sub, state, err := s.subs.get(ctx, ev.SubscriptionID)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	switch state {
 	case subscriptionDeleted:
-		return s.end(ctx, ev, ev.Target, events.StatusFailed, events.ReasonSubscriptionDeleted, ev.Attempt-1, log)
+		return s.end(ev, ev.Target, events.StatusFailed, events.ReasonSubscriptionDeleted, ev.Attempt-1, log)
 	case subscriptionUnknown:
 		if time.Since(ev.DeliveryCreatedAt) < unknownSubscriptionGrace {
-			return hold(time.Second, holdSubscriptionUnknown)
+			return nil, hold(time.Second, holdSubscriptionUnknown)
 		}
-		return s.end(ctx, ev, ev.Target, events.StatusFailed, events.ReasonSubscriptionDeleted, ev.Attempt-1, log)
+		return s.end(ev, ev.Target, events.StatusFailed, events.ReasonSubscriptionDeleted, ev.Attempt-1, log)
 	}
 	// The live subscription wins over the event's snapshot: a changed URL,
 	// secret or limit applies from the next attempt on.
@@ -55,15 +52,15 @@ func (s *Service) deliver(ctx context.Context, ev events.Delivery, log *zap.Logg
 	}
 	if ev.Attempt > target.MaxDeliveryAttempts {
 		// The limit was lowered while this attempt waited.
-		return s.end(ctx, ev, target, events.StatusFailed, events.ReasonMaxAttempts, ev.Attempt-1, log)
+		return s.end(ev, target, events.StatusFailed, events.ReasonMaxAttempts, ev.Attempt-1, log)
 	}
 
 	msg, err := s.bodies.get(ctx, ev.DeliveryRef, ev.Attempt > 1)
 	if errors.Is(err, errMessageGone) {
-		return s.end(ctx, ev, target, events.StatusFailed, events.ReasonMessageDeleted, ev.Attempt-1, log)
+		return s.end(ev, target, events.StatusFailed, events.ReasonMessageDeleted, ev.Attempt-1, log)
 	}
 	if err != nil {
-		return err
+		return nil, err
 	}
 
 	limit := sub.MaxConcurrentRequests
@@ -71,12 +68,12 @@ func (s *Service) deliver(ctx context.Context, ev events.Delivery, log *zap.Logg
 		limit = defaultMaxConcurrentRequests
 	}
 	if !s.slots.acquire(ev.SubscriptionID, limit) {
-		return hold(100*time.Millisecond+rand.N(400*time.Millisecond), holdConcurrency)
+		return nil, hold(100*time.Millisecond+rand.N(400*time.Millisecond), holdConcurrency)
 	}
 	body, err := buildEnvelope(sub, ev.DeliveryRef, msg)
 	if err != nil {
 		s.slots.release(ev.SubscriptionID)
-		return fmt.Errorf("%w: %w", errMalformed, err)
+		return nil, fmt.Errorf("%w: %w", errMalformed, err)
 	}
 	started := time.Now()
 	due := ev.NotBefore
@@ -95,16 +92,16 @@ func (s *Service) deliver(ctx context.Context, ev events.Delivery, log *zap.Logg
 	s.metrics.inFlight.Dec()
 	s.slots.release(ev.SubscriptionID)
 	if resp.Aborted {
-		return hold(0, holdShutdown)
+		return nil, hold(0, holdShutdown)
 	}
 	s.metrics.attempts.WithLabelValues(resp.Result).Inc()
 	s.metrics.duration.Observe(resp.Duration.Seconds())
-	return s.record(ctx, ev, target, started, resp, log)
+	return s.record(ev, target, started, resp, log)
 }
 
-// record publishes the attempt and what follows it: the outcome, or the
+// record plans the attempt's event and what follows it: the outcome, or the
 // event of the next attempt.
-func (s *Service) record(ctx context.Context, ev events.Delivery, target events.Target, started time.Time, resp response, log *zap.Logger) error {
+func (s *Service) record(ev events.Delivery, target events.Target, started time.Time, resp response, log *zap.Logger) (*plan, error) {
 	now := time.Now()
 	attempt := events.Attempt{
 		DeliveryRef:        ev.DeliveryRef,
@@ -134,14 +131,15 @@ func (s *Service) record(ctx context.Context, ev events.Delivery, target events.
 	}
 	log.Debug("attempt made", zap.String("result", resp.Result), zap.Int("status", resp.Status),
 		zap.Duration("duration", resp.Duration), zap.String("delivery_status", attempt.Status))
-	if err := s.publish(ctx, events.EventSubject(events.KindAttempt, ev.SubscriptionID), attempt.AttemptID, &attempt); err != nil {
-		return err
+	p := &plan{}
+	if err := p.add(events.EventSubject(events.KindAttempt, ev.SubscriptionID), attempt.AttemptID, &attempt, false); err != nil {
+		return nil, err
 	}
 	switch attempt.Status {
 	case events.StatusCompleted:
-		return s.end(ctx, ev, target, events.StatusCompleted, "", ev.Attempt, log)
+		return p, s.planEnd(p, ev, target, events.StatusCompleted, "", ev.Attempt, log)
 	case events.StatusFailed:
-		return s.end(ctx, ev, target, events.StatusFailed, events.ReasonMaxAttempts, ev.Attempt, log)
+		return p, s.planEnd(p, ev, target, events.StatusFailed, events.ReasonMaxAttempts, ev.Attempt, log)
 	}
 	following := events.Delivery{
 		DeliveryRef: ev.DeliveryRef,
@@ -149,11 +147,26 @@ func (s *Service) record(ctx context.Context, ev events.Delivery, target events.
 		Attempt:     ev.Attempt + 1,
 		NotBefore:   next,
 	}
-	return s.publish(ctx, events.DeliverySubject(ev.SubscriptionID), events.DeliveryMsgID(ev.DeliveryID, ev.Attempt+1), &following)
+	// The next attempt's event goes to another stream: it is published only
+	// once the attempt's event is stored, so that no retry can exist without
+	// the attempt that caused it.
+	if err := p.add(events.DeliverySubject(ev.SubscriptionID), events.DeliveryMsgID(ev.DeliveryID, ev.Attempt+1), &following, true); err != nil {
+		return nil, err
+	}
+	return p, nil
 }
 
-// end publishes the outcome that closes a delivery.
-func (s *Service) end(ctx context.Context, ev events.Delivery, target events.Target, status, reason string, attempts int, log *zap.Logger) error {
+// end plans the outcome that closes a delivery without an attempt.
+func (s *Service) end(ev events.Delivery, target events.Target, status, reason string, attempts int, log *zap.Logger) (*plan, error) {
+	p := &plan{}
+	if err := s.planEnd(p, ev, target, status, reason, attempts, log); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+// planEnd adds the outcome that closes a delivery to p.
+func (s *Service) planEnd(p *plan, ev events.Delivery, target events.Target, status, reason string, attempts int, log *zap.Logger) error {
 	kind := events.KindDeliveryCompleted
 	if status == events.StatusFailed {
 		kind = events.KindDeliveryFailed
@@ -167,36 +180,11 @@ func (s *Service) end(ctx context.Context, ev events.Delivery, target events.Tar
 		Attempts:    attempts,
 		At:          micro(time.Now()),
 	}
-	if err := s.publish(ctx, events.EventSubject(kind, ev.SubscriptionID), ev.DeliveryID+"-"+status, &outcome); err != nil {
+	if err := p.add(events.EventSubject(kind, ev.SubscriptionID), ev.DeliveryID+"-"+status, &outcome, false); err != nil {
 		return err
 	}
-	s.metrics.outcomes.WithLabelValues(status, reason).Inc()
+	p.outcome = &outcomeLabels{status: status, reason: reason}
 	return nil
-}
-
-// publish sends one event and waits for JetStream's acknowledgement,
-// retrying for a while if NATS is briefly away. id deduplicates it.
-func (s *Service) publish(ctx context.Context, subject, id string, payload any) error {
-	data, err := events.Encode(payload)
-	if err != nil {
-		return fmt.Errorf("%w: %w", errMalformed, err)
-	}
-	msg := nats.NewMsg(subject)
-	msg.Data = data
-	msg.Header.Set(events.HeaderMsgID, id)
-	ctx, cancel := context.WithTimeout(ctx, publishTimeout)
-	defer cancel()
-	for {
-		_, err := s.js.PublishMsg(ctx, msg)
-		if err == nil {
-			return nil
-		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("publishing %s: %w", id, err)
-		case <-time.After(250 * time.Millisecond):
-		}
-	}
 }
 
 func seconds(n int, fallback time.Duration) time.Duration {

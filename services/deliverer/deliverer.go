@@ -112,7 +112,7 @@ func New(opts Options) (*Service, error) {
 		nc:        opts.NATS,
 		log:       log.Named("deliverer"),
 		metrics:   m,
-		client:    newClient(guard),
+		client:    newClient(guard, opts.Config.DeliveryConcurrency),
 		slots:     &slots{inUse: map[string]int{}},
 		stopGrace: grace,
 		policy:    policy,
@@ -141,7 +141,9 @@ type job struct {
 // it stops pulling, hands back what was fetched but not started, lets
 // requests in flight finish (up to the stop grace) and returns nil.
 func (s *Service) Run(ctx context.Context) error {
-	js, err := jetstream.New(s.nc)
+	js, err := jetstream.New(s.nc,
+		jetstream.WithPublishAsyncMaxPending(maxPendingPublishes),
+		jetstream.WithPublishAsyncTimeout(publishTimeout))
 	if err != nil {
 		return fmt.Errorf("deliverer: %w", err)
 	}
@@ -179,8 +181,9 @@ func (s *Service) Run(ctx context.Context) error {
 	jobs := make(chan job)
 	stopping := make(chan struct{})
 	var workers sync.WaitGroup
+	fin := &finishing{slots: make(chan struct{}, maxFinishing(s.cfg.DeliveryConcurrency))}
 	for range s.cfg.DeliveryConcurrency {
-		workers.Go(func() { s.worker(work, jobs, stopping) })
+		workers.Go(func() { s.worker(work, jobs, stopping, fin) })
 	}
 
 	cc, err := consumer.Consume(func(msg jetstream.Msg) { s.dispatch(msg, jobs, stopping) },
@@ -191,6 +194,7 @@ func (s *Service) Run(ctx context.Context) error {
 	if err != nil {
 		close(stopping)
 		workers.Wait()
+		fin.wg.Wait()
 		return fmt.Errorf("deliverer: consuming %s: %w", topology.ConsumerDeliverer, err)
 	}
 	s.log.Info("deliverer started",
@@ -207,7 +211,7 @@ func (s *Service) Run(ctx context.Context) error {
 		s.log.Warn("consumer did not drain in time")
 	}
 	done := make(chan struct{})
-	go func() { workers.Wait(); close(done) }()
+	go func() { workers.Wait(); fin.wg.Wait(); close(done) }()
 	select {
 	case <-done:
 	case <-time.After(s.stopGrace):
@@ -263,7 +267,18 @@ func (s *Service) dispatch(msg jetstream.Msg, jobs chan<- job, stopping <-chan s
 	}
 }
 
-func (s *Service) worker(ctx context.Context, jobs <-chan job, stopping <-chan struct{}) {
+// finishing bounds the delivery events whose request is made and whose
+// events are being published: a worker hands that wait over and takes the
+// next request, so publishing costs no request slot.
+type finishing struct {
+	slots chan struct{}
+	wg    sync.WaitGroup
+}
+
+// maxFinishing is how many delivery events may be publishing at once.
+func maxFinishing(concurrency int) int { return 4 * concurrency }
+
+func (s *Service) worker(ctx context.Context, jobs <-chan job, stopping <-chan struct{}, fin *finishing) {
 	for {
 		select {
 		case <-stopping:
@@ -275,15 +290,26 @@ func (s *Service) worker(ctx context.Context, jobs <-chan job, stopping <-chan s
 				continue
 			default:
 			}
-			log := s.log.With(
+			// Encoded only if something is logged: most deliveries log nothing.
+			log := s.log.WithLazy(
 				zap.String("delivery_id", j.ev.DeliveryID),
 				zap.String("subscription_id", j.ev.SubscriptionID),
 				zap.String("message_id", j.ev.MessageID),
 				zap.Int("attempt", j.ev.Attempt))
 			stopProgress := s.reportProgress(j.msg)
-			err := s.deliver(ctx, j.ev, log)
-			stopProgress()
-			s.settle(j.msg, err, log)
+			p, err := s.deliver(ctx, j.ev, log)
+			if err != nil {
+				stopProgress()
+				s.settle(j.msg, err, log)
+				continue
+			}
+			fin.slots <- struct{}{}
+			fin.wg.Go(func() {
+				defer func() { <-fin.slots }()
+				err := s.publish(ctx, p)
+				stopProgress()
+				s.settle(j.msg, err, log)
+			})
 		}
 	}
 }
@@ -292,19 +318,25 @@ func (s *Service) worker(ctx context.Context, jobs <-chan job, stopping <-chan s
 // that AckWait never hands it to another deliverer mid-request.
 func (s *Service) reportProgress(msg jetstream.Msg) (stop func()) {
 	every := s.cfg.AckWait / 3
-	t := time.NewTicker(every)
-	done := make(chan struct{})
-	go func() {
-		for {
-			select {
-			case <-done:
-				return
-			case <-t.C:
-				_ = msg.InProgress()
-			}
+	var mu sync.Mutex
+	stopped := false
+	mu.Lock()
+	defer mu.Unlock()
+	var t *time.Timer
+	t = time.AfterFunc(every, func() {
+		_ = msg.InProgress()
+		mu.Lock()
+		defer mu.Unlock()
+		if !stopped {
+			t.Reset(every)
 		}
-	}()
-	return func() { t.Stop(); close(done) }
+	})
+	return func() {
+		mu.Lock()
+		defer mu.Unlock()
+		stopped = true
+		t.Stop()
+	}
 }
 
 // holdError hands a delivery event back to JetStream for later, without an
@@ -369,13 +401,13 @@ const newerVersionRetry = 30 * time.Second
 // triage decodes an event and holds it when it is not due yet.
 func triage(msg jetstream.Msg, now time.Time) (events.Delivery, error) {
 	var ev events.Delivery
-	var head struct {
-		V int `json:"v"`
-	}
-	if json.Unmarshal(msg.Data(), &head) == nil && head.V > events.Version {
-		return ev, hold(newerVersionRetry, holdNewerVersion)
-	}
 	if err := events.Decode(msg.Data(), &ev); err != nil {
+		var head struct {
+			V int `json:"v"`
+		}
+		if json.Unmarshal(msg.Data(), &head) == nil && head.V > events.Version {
+			return ev, hold(newerVersionRetry, holdNewerVersion)
+		}
 		return ev, fmt.Errorf("%w: %w", errMalformed, err)
 	}
 	if ev.DeliveryID == "" || ev.SubscriptionID == "" || ev.MessageID == "" || ev.Attempt < 1 || ev.MessageSequence == 0 {

@@ -77,16 +77,18 @@ func buildEnvelope(sub events.Subscription, ref events.DeliveryRef, m events.Mes
 
 // newClient is the HTTP client of deliveries: every connection goes through
 // the SSRF guard, no proxy from the environment, redirects are returned
-// rather than followed, and bodies arrive as the receiver sent them.
-func newClient(guard *ssrf.Guard) *http.Client {
+// rather than followed, and bodies arrive as the receiver sent them. Up to
+// concurrency connections per host stay open between requests: with fewer,
+// a busy receiver sees connections closed and dialled again all the time.
+func newClient(guard *ssrf.Guard, concurrency int) *http.Client {
 	return &http.Client{
 		Transport: &http.Transport{
 			Proxy:                 nil,
 			DialContext:           guard.DialContext,
 			ForceAttemptHTTP2:     true,
 			DisableCompression:    true,
-			MaxIdleConns:          1024,
-			MaxIdleConnsPerHost:   32,
+			MaxIdleConns:          max(1024, concurrency),
+			MaxIdleConnsPerHost:   max(32, concurrency),
 			IdleConnTimeout:       90 * time.Second,
 			TLSHandshakeTimeout:   10 * time.Second,
 			ExpectContinueTimeout: time.Second,
