@@ -2,8 +2,11 @@ package main
 
 import (
 	"bytes"
+	"fmt"
+	"io/fs"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"syscall"
@@ -13,6 +16,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/hammer-webhooks/hammer/platform/testkit"
+	"github.com/hammer-webhooks/hammer/sql/migrations"
 )
 
 func TestHelpListsCommandsAndVariables(t *testing.T) {
@@ -72,11 +76,12 @@ func TestMigrate(t *testing.T) {
 	t.Parallel()
 	db := testkit.NewDB(t) // migrated already
 	env := map[string]string{"HAMMER_DATABASE_URL": db.URL}
+	latest := fmt.Sprintf("schema version %d\n", latestMigration(t))
 	for _, step := range []struct{ args, want string }{
-		{"version", "schema version 1\n"},
+		{"version", latest},
 		{"down", "schema version 0\n"},
-		{"up", "schema version 1\n"},
-		{"up", "schema version 1\n"},
+		{"up", latest},
+		{"up", latest},
 	} {
 		p := start(t, env, "migrate", step.args)
 		require.Equal(t, 0, p.wait(60*time.Second), p.out.String())
@@ -128,4 +133,20 @@ func TestAPIAndWorkerProcesses(t *testing.T) {
 		require.NoError(t, p.cmd.Process.Signal(syscall.SIGTERM))
 		require.Equal(t, 0, p.wait(60*time.Second))
 	}
+}
+
+// latestMigration is the highest version among the embedded migrations.
+func latestMigration(t *testing.T) int {
+	t.Helper()
+	entries, err := fs.ReadDir(migrations.FS, ".")
+	require.NoError(t, err)
+	latest := 0
+	for _, e := range entries {
+		prefix, _, ok := strings.Cut(e.Name(), "_")
+		if n, err := strconv.Atoi(prefix); ok && err == nil && n > latest {
+			latest = n
+		}
+	}
+	require.Positive(t, latest)
+	return latest
 }
