@@ -128,11 +128,11 @@ func runDev(ctx context.Context, args []string) (err error) {
 	db := config.Database{DatabaseURL: dbURL}
 	apiCfg := cfg.API
 	apiCfg.Common, apiCfg.Database = common, db
-	allowed := cfg.AllowedCIDRs
-	if len(allowed) == 0 {
-		allowed = ssrf.DevAllowedCIDRs()
-		log.Info("deliveries may reach only loopback and private networks (hammer dev's default; set HAMMER_DELIVERY_ALLOWED_CIDRS to change it)",
-			zap.Strings("allowed_cidrs", allowed))
+	also := cfg.AlsoAllowedCIDRs
+	if len(cfg.AllowedCIDRs) == 0 && len(also) == 0 {
+		also = ssrf.DevAllowedCIDRs()
+		log.Info("deliveries may reach public addresses and, in hammer dev, loopback and private networks; cloud metadata addresses stay refused (set HAMMER_DELIVERY_ALSO_ALLOWED_CIDRS or HAMMER_DELIVERY_ALLOWED_CIDRS to change it)",
+			zap.Strings("also_allowed_cidrs", also))
 	}
 
 	if err := p.addAPI(ctx, apiCfg, httpLn); err != nil {
@@ -142,7 +142,7 @@ func runDev(ctx context.Context, args []string) (err error) {
 		return err
 	}
 	if err := p.addDeliverer(config.Deliverer{Common: common, DeliveryConcurrency: cfg.DeliveryConcurrency,
-		AllowedCIDRs: allowed, AckWait: cfg.AckWait}); err != nil {
+		AllowedCIDRs: cfg.AllowedCIDRs, AlsoAllowedCIDRs: also, AckWait: cfg.AckWait}); err != nil {
 		return err
 	}
 	if err := p.addRecorder(ctx, config.Recorder{Common: common, Database: db,

@@ -56,6 +56,7 @@ type Deliverer struct {
 	DeliveryConcurrency int           `env:"HAMMER_DELIVERY_CONCURRENCY" envDefault:"64" desc:"concurrent HTTP requests per deliverer process"`
 	AllowedCIDRs        []string      `env:"HAMMER_DELIVERY_ALLOWED_CIDRS" envSeparator:"," desc:"when set, the complete list of networks deliveries may reach (replaces the SSRF guard's default)"`
 	AckWait             time.Duration `env:"HAMMER_DELIVERY_ACK_WAIT" envDefault:"1m" desc:"how long a delivery stays with a deliverer that stopped reporting progress before another takes it"`
+	AlsoAllowedCIDRs    []string      `env:"HAMMER_DELIVERY_ALSO_ALLOWED_CIDRS" envSeparator:"," desc:"networks opened on top of the SSRF guard's default (cloud metadata addresses stay refused); ignored when HAMMER_DELIVERY_ALLOWED_CIDRS is set"`
 }
 
 // Recorder configures services/recorder.
@@ -70,7 +71,8 @@ type Recorder struct {
 type Dev struct {
 	API
 	DeliveryConcurrency int           `env:"HAMMER_DELIVERY_CONCURRENCY" envDefault:"64" desc:"concurrent HTTP requests per deliverer process"`
-	AllowedCIDRs        []string      `env:"HAMMER_DELIVERY_ALLOWED_CIDRS" envSeparator:"," desc:"when set, the complete list of networks deliveries may reach; hammer dev defaults to loopback and private ranges"`
+	AllowedCIDRs        []string      `env:"HAMMER_DELIVERY_ALLOWED_CIDRS" envSeparator:"," desc:"when set, the complete list of networks deliveries may reach (replaces the SSRF guard's default)"`
+	AlsoAllowedCIDRs    []string      `env:"HAMMER_DELIVERY_ALSO_ALLOWED_CIDRS" envSeparator:"," desc:"networks opened on top of the SSRF guard's default (cloud metadata addresses stay refused); hammer dev defaults it to loopback and private ranges"`
 	AckWait             time.Duration `env:"HAMMER_DELIVERY_ACK_WAIT" envDefault:"1m" desc:"how long a delivery stays with a deliverer that stopped reporting progress before another takes it"`
 	BatchSize           int           `env:"HAMMER_RECORDER_BATCH_SIZE" envDefault:"500" desc:"most events written in one transaction"`
 	FlushInterval       time.Duration `env:"HAMMER_RECORDER_FLUSH_INTERVAL" envDefault:"50ms" desc:"longest an event waits for its batch to fill"`
@@ -200,16 +202,19 @@ func (c Fanout) Validate() error {
 
 // Validate checks the deliverer's variables.
 func (c Deliverer) Validate() error {
-	return errors.Join(c.Common.Validate(), validateDelivery(c.DeliveryConcurrency, c.AllowedCIDRs, c.AckWait))
+	return errors.Join(c.Common.Validate(), validateDelivery(c.DeliveryConcurrency, c.AllowedCIDRs, c.AlsoAllowedCIDRs, c.AckWait))
 }
 
-func validateDelivery(concurrency int, cidrs []string, ackWait time.Duration) error {
+func validateDelivery(concurrency int, cidrs, also []string, ackWait time.Duration) error {
 	var errs []error
 	if concurrency < 1 || concurrency > 10_000 {
 		errs = append(errs, fmt.Errorf("HAMMER_DELIVERY_CONCURRENCY=%d: want 1 to 10000", concurrency))
 	}
 	if _, err := ParseCIDRs(cidrs); err != nil {
 		errs = append(errs, fmt.Errorf("HAMMER_DELIVERY_ALLOWED_CIDRS: %w", err))
+	}
+	if _, err := ParseCIDRs(also); err != nil {
+		errs = append(errs, fmt.Errorf("HAMMER_DELIVERY_ALSO_ALLOWED_CIDRS: %w", err))
 	}
 	if ackWait < 5*time.Second {
 		errs = append(errs, fmt.Errorf("HAMMER_DELIVERY_ACK_WAIT=%s: want at least 5s", ackWait))
@@ -237,7 +242,7 @@ func validateRecorder(size int, interval time.Duration) error {
 // hammer dev then runs its own PostgreSQL.
 func (c Dev) Validate() error {
 	errs := []error{c.Common.Validate(), c.API.validateOwn(),
-		validateDelivery(c.DeliveryConcurrency, c.AllowedCIDRs, c.AckWait),
+		validateDelivery(c.DeliveryConcurrency, c.AllowedCIDRs, c.AlsoAllowedCIDRs, c.AckWait),
 		validateRecorder(c.BatchSize, c.FlushInterval),
 		checkAddr("HAMMER_DEV_NATS_ADDR", c.DevNATSAddr)}
 	if c.DatabaseURL != "" {

@@ -94,7 +94,18 @@ func New(opts Options) (*Service, error) {
 	if err != nil {
 		return nil, fmt.Errorf("HAMMER_DELIVERY_ALLOWED_CIDRS: %w", err)
 	}
+	also, err := ssrf.ParsePrefixes(opts.Config.AlsoAllowedCIDRs)
+	if err != nil {
+		return nil, fmt.Errorf("HAMMER_DELIVERY_ALSO_ALLOWED_CIDRS: %w", err)
+	}
 	policy := "default: public addresses only"
+	if len(also) > 0 && len(allowed) == 0 {
+		parts := make([]string, len(also))
+		for i, p := range also {
+			parts[i] = p.String()
+		}
+		policy = "default, and also " + strings.Join(parts, ", ")
+	}
 	if len(allowed) > 0 {
 		parts := make([]string, len(allowed))
 		for i, p := range allowed {
@@ -106,7 +117,7 @@ func New(opts Options) (*Service, error) {
 	if grace <= 0 {
 		grace = DefaultStopGrace
 	}
-	guard := ssrf.New(ssrf.Config{Allowed: allowed, Resolver: opts.Resolver, Dial: opts.Dial})
+	guard := ssrf.New(ssrf.Config{Allowed: allowed, AlsoAllowed: also, Resolver: opts.Resolver, Dial: opts.Dial})
 	return &Service{
 		cfg:       opts.Config,
 		nc:        opts.NATS,

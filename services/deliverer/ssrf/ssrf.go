@@ -39,6 +39,9 @@ func (e *RefusedError) Error() string {
 	return fmt.Sprintf("refused by SSRF guard: %s resolves to %s, %s", e.Host, e.Addr, e.Reason)
 }
 
+// metadataRanges is how many entries of denied are metadata addresses.
+const metadataRanges = 3
+
 // denied is the default policy: every range a webhook has no business
 // reaching, most specific first so that the reason names the most telling
 // range (the metadata address before link-local).
@@ -49,6 +52,8 @@ var denied = []struct {
 	{netip.MustParsePrefix("169.254.169.254/32"), "a cloud metadata address"},
 	{netip.MustParsePrefix("fd00:ec2::254/128"), "a cloud metadata address"},
 	{netip.MustParsePrefix("100.100.100.200/32"), "a cloud metadata address"},
+	// metadataRanges entries above this line are refused even inside
+	// AlsoAllowed.
 	{netip.MustParsePrefix("0.0.0.0/8"), "an unspecified or 'this network' address"},
 	{netip.MustParsePrefix("127.0.0.0/8"), "a loopback address"},
 	{netip.MustParsePrefix("10.0.0.0/8"), "a private address"},
@@ -73,9 +78,11 @@ var denied = []struct {
 	{netip.MustParsePrefix("ff00::/8"), "a multicast address"},
 }
 
-// DevAllowedCIDRs is what hammer dev allows when HAMMER_DELIVERY_ALLOWED_CIDRS
-// is unset: loopback and private ranges, where a developer's receivers run.
-// It is a list, not a flag, so that hammer dev can log exactly what it allows.
+// DevAllowedCIDRs is what hammer dev opens on top of the default policy when
+// neither HAMMER_DELIVERY_ALLOWED_CIDRS nor HAMMER_DELIVERY_ALSO_ALLOWED_CIDRS
+// is set: loopback and private ranges, where a developer's receivers run.
+// Public receivers stay reachable and metadata addresses stay refused. It is
+// a list, not a flag, so that hammer dev can log exactly what it opens.
 func DevAllowedCIDRs() []string {
 	return []string{"127.0.0.0/8", "::1/128", "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "fc00::/7"}
 }
@@ -83,6 +90,7 @@ func DevAllowedCIDRs() []string {
 // Guard checks addresses and dials only checked ones.
 type Guard struct {
 	allowed  []netip.Prefix
+	also     []netip.Prefix
 	resolver Resolver
 	dial     DialFunc
 }
@@ -93,6 +101,10 @@ type Config struct {
 	// allowed if and only if one of these contains it. Empty means the
 	// default policy: every address except the denied ranges.
 	Allowed []netip.Prefix
+	// AlsoAllowed, used when Allowed is empty, opens these ranges on top of
+	// the default policy. Cloud metadata addresses stay refused whatever it
+	// holds: only a complete allow list naming them lets them through.
+	AlsoAllowed []netip.Prefix
 	// Resolver defaults to net.DefaultResolver.
 	Resolver Resolver
 	// Dial defaults to a net.Dialer's DialContext. It is only ever called
@@ -102,7 +114,7 @@ type Config struct {
 
 // New returns a guard.
 func New(c Config) *Guard {
-	g := &Guard{allowed: c.Allowed, resolver: c.Resolver, dial: c.Dial}
+	g := &Guard{allowed: c.Allowed, also: c.AlsoAllowed, resolver: c.Resolver, dial: c.Dial}
 	if g.resolver == nil {
 		g.resolver = net.DefaultResolver
 	}
@@ -156,7 +168,14 @@ func (g *Guard) Check(addr netip.Addr) string {
 		}
 		return "outside HAMMER_DELIVERY_ALLOWED_CIDRS"
 	}
-	for _, d := range denied {
+	for i, d := range denied {
+		if i == metadataRanges {
+			for _, p := range g.also {
+				if p.Contains(addr) {
+					return ""
+				}
+			}
+		}
 		if d.prefix.Contains(addr) {
 			return d.reason
 		}

@@ -187,3 +187,27 @@ func TestDevAllowedCIDRsParse(t *testing.T) {
 	}
 	require.NotEmpty(t, g.Check(netip.MustParseAddr("169.254.169.254")))
 }
+
+// hammer dev opens loopback and private ranges on top of the default policy:
+// a developer's receivers run there, public receivers stay reachable, and
+// metadata addresses stay refused even when their range is opened.
+func TestAlsoAllowedOpensRangesButNeverMetadata(t *testing.T) {
+	t.Parallel()
+	also, err := ParsePrefixes(append(DevAllowedCIDRs(), "169.254.0.0/16", "fd00::/8", "100.64.0.0/10"))
+	require.NoError(t, err)
+	g := New(Config{AlsoAllowed: also})
+	for _, ok := range []string{"127.0.0.1", "::1", "10.1.2.3", "172.20.0.1", "192.168.1.1", "fd12::1", "169.254.1.1", "203.0.113.9", "2001:db8::1"} {
+		require.Empty(t, g.Check(netip.MustParseAddr(ok)), ok)
+	}
+	for _, refused := range []string{"169.254.169.254", "fd00:ec2::254", "100.100.100.200"} {
+		require.Contains(t, g.Check(netip.MustParseAddr(refused)), "cloud metadata", refused)
+	}
+	require.Contains(t, g.Check(netip.MustParseAddr("224.0.0.1")), "multicast", "ranges not opened keep the default")
+
+	// A complete allow list wins over AlsoAllowed.
+	only, err := ParsePrefixes([]string{"10.0.0.0/8"})
+	require.NoError(t, err)
+	g = New(Config{Allowed: only, AlsoAllowed: also})
+	require.Empty(t, g.Check(netip.MustParseAddr("10.0.0.1")))
+	require.NotEmpty(t, g.Check(netip.MustParseAddr("127.0.0.1")))
+}
