@@ -82,7 +82,7 @@ func start(t *testing.T, db *testkit.DB, n *testkit.NATS) *stack {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {
-		done <- lifecycle.Run(ctx, log, 10*time.Second,
+		done <- lifecycle.Run(ctx, log, 30*time.Second,
 			lifecycle.Component{Name: "api", Run: apiSrv.Run},
 			lifecycle.Component{Name: "fanout", Run: fan.Run},
 			lifecycle.Component{Name: "deliverer", Run: del.Run},
