@@ -23,6 +23,7 @@ import (
 
 	"github.com/hammer-webhooks/hammer/platform/database"
 	"github.com/hammer-webhooks/hammer/platform/events"
+	"github.com/hammer-webhooks/hammer/platform/tracing"
 )
 
 // Publishing (DESIGN "The path of a message"): a message is accepted when
@@ -386,7 +387,9 @@ func (p *publisher) publishAll(ctx context.Context, items []item) {
 		if !items[i].publish {
 			continue
 		}
-		f, err := p.js.PublishMsgAsync(items[i].msg.NATSMsg(), jetstream.WithExpectStream(events.StreamMessages))
+		msg := items[i].msg.NATSMsg()
+		tracing.Inject(ctx, msg.Header)
+		f, err := p.js.PublishMsgAsync(msg, jetstream.WithExpectStream(events.StreamMessages))
 		if err != nil {
 			items[i].err = fmt.Errorf("publishing message %s: %w", items[i].msg.ID, err)
 			continue
@@ -483,7 +486,8 @@ func (s *Server) publishMessage(c echo.Context) error {
 		}
 		d.key = values[0]
 	}
-	ctx := c.Request().Context()
+	ctx, span := tracing.StartServer(c.Request(), "POST /v1/messages")
+	defer span.End()
 	exists, err := s.q.TopicExists(ctx, d.topicID)
 	if err != nil {
 		return storeError(database.Interpret(err))
@@ -515,7 +519,8 @@ func (s *Server) publishBatch(c echo.Context) error {
 			topics = append(topics, d.topicID)
 		}
 	}
-	ctx := c.Request().Context()
+	ctx, span := tracing.StartServer(c.Request(), "POST /v1/messages:batch")
+	defer span.End()
 	existing, err := s.q.TopicListExisting(ctx, topics)
 	if err != nil {
 		return storeError(database.Interpret(err))
