@@ -20,6 +20,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracehttp"
 	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/sdk/resource"
@@ -121,6 +122,29 @@ func StartClient(ctx context.Context, name string, attrs ...attribute.KeyValue) 
 		return ctx, noopSpan
 	}
 	return tracer().Start(ctx, name, trace.WithSpanKind(trace.SpanKindClient), trace.WithAttributes(attrs...))
+}
+
+// SetString records a string attribute on span, such as the message ID;
+// while tracing is off it does nothing, not even build the attribute.
+func SetString(span trace.Span, key, value string) {
+	if enabled.Load() {
+		span.SetAttributes(attribute.String(key, value))
+	}
+}
+
+// SetInt records an integer attribute on span, such as a status code.
+func SetInt(span trace.Span, key string, value int) {
+	if enabled.Load() {
+		span.SetAttributes(attribute.Int(key, value))
+	}
+}
+
+// Fail marks span as failed with err (nothing when err is nil).
+func Fail(span trace.Span, err error) {
+	if err != nil && enabled.Load() {
+		span.RecordError(err)
+		span.SetStatus(codes.Error, err.Error())
+	}
 }
 
 // Inject writes the trace context of ctx into the headers of a NATS message

@@ -2,6 +2,7 @@ package tracing
 
 import (
 	"context"
+	"errors"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -11,6 +12,8 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 	"go.opentelemetry.io/otel/trace"
@@ -30,6 +33,9 @@ func TestOffCostsNothing(t *testing.T) {
 	ctx := context.Background()
 	allocs := testing.AllocsPerRun(100, func() {
 		cctx, span := StartConsumer(ctx, h, "fanout message")
+		SetString(span, "hammer.message_id", "01JP9ZMQCNYQ9WYDYYX2AR61BD")
+		SetInt(span, "http.response.status_code", 200)
+		Fail(span, context.Canceled)
 		Inject(cctx, h)
 		span.End()
 	})
@@ -134,6 +140,9 @@ func TestPropagatesThroughNATSAndHTTP(t *testing.T) {
 	require.Equal(t, callerTrace, consumer.SpanContext().TraceID().String())
 
 	ctx, client := StartClient(ctx, "POST")
+	SetString(client, "url.full", "http://127.0.0.1/hook")
+	SetInt(client, "http.response.status_code", 503)
+	Fail(client, errors.New("unexpected status 503"))
 	out := http.Header{}
 	InjectHTTP(ctx, out)
 	client.End()
@@ -149,6 +158,11 @@ func TestPropagatesThroughNATSAndHTTP(t *testing.T) {
 	require.Equal(t, api.SpanContext().SpanID(), byName["fanout message"].Parent().SpanID())
 	require.Equal(t, consumer.SpanContext().SpanID(), byName["POST"].Parent().SpanID())
 	require.Equal(t, trace.SpanKindConsumer, byName["fanout message"].SpanKind())
+	post := byName["POST"]
+	require.Equal(t, codes.Error, post.Status().Code)
+	require.ElementsMatch(t, []attribute.KeyValue{
+		attribute.String("url.full", "http://127.0.0.1/hook"), attribute.Int("http.response.status_code", 503),
+	}, post.Attributes())
 
 	// A header written in another case is read all the same.
 	h := nats.Header{"Traceparent": []string{out.Get("traceparent")}}
