@@ -6,12 +6,12 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/nats-io/nats.go/jetstream"
 	"go.uber.org/zap"
 
 	"github.com/hammer-webhooks/hammer/platform/database"
+	"github.com/hammer-webhooks/hammer/sql/dbsqlc"
 )
 
 // batch is the events awaiting one transaction.
@@ -20,9 +20,10 @@ type batch struct {
 	bytes   int // of message bodies, requests and responses
 }
 
-// add decodes msg into b. Events that are not recorded are acknowledged and
-// undecodable ones terminated on the spot; add reports whether b grew.
-func (s *Service) add(b *batch, msg jetstream.Msg) bool {
+// decodeRecord decodes msg into the rows it adds to a batch. Events that are
+// not recorded are acknowledged and undecodable ones terminated on the
+// spot; both give nil.
+func (s *Service) decodeRecord(msg jetstream.Msg) *record {
 	s.metrics.events.WithLabelValues(label(msg)).Inc()
 	rec, err := decode(msg)
 	switch {
@@ -30,14 +31,12 @@ func (s *Service) add(b *batch, msg jetstream.Msg) bool {
 		if err := msg.Ack(); err != nil {
 			s.log.Warn("acking an event that is not recorded", zap.String("subject", msg.Subject()), zap.Error(err))
 		}
-		return false
+		return nil
 	case err != nil:
 		s.terminate(msg, fmt.Errorf("undecodable event: %w", err))
-		return false
+		return nil
 	}
-	b.records = append(b.records, rec)
-	b.bytes += rec.size()
-	return true
+	return rec
 }
 
 func label(msg jetstream.Msg) string {
@@ -100,29 +99,32 @@ func (s *Service) write(ctx context.Context, records []*record) {
 	}
 }
 
-// commit runs the batch's three writes in one transaction. Parents are
-// written before children: messages, then deliveries (an attempt event
-// creates its delivery row when the delivery event has not been recorded
-// yet), then attempts. Rows whose topic or subscription is gone are dropped
-// by the queries' joins.
+// commit runs the batch's three writes in one transaction and one round
+// trip. Parents are written before children: messages, then deliveries (an
+// attempt event creates its delivery row when the delivery event has not
+// been recorded yet), then attempts. Rows whose topic or subscription is
+// gone are dropped by the queries' joins.
 func (s *Service) commit(ctx context.Context, records []*record) error {
 	p := build(records)
-	return database.InTx(ctx, s.pool, func(tx pgx.Tx) error {
-		q := s.queries.WithTx(tx)
+	return database.ExecBatch(ctx, s.pool, func(db *database.Queue) error {
+		q := dbsqlc.New(db)
 		if len(p.messages.Ids) > 0 {
 			if _, err := q.MessageInsertBatch(ctx, p.messages); err != nil {
-				return fmt.Errorf("inserting %d messages: %w", len(p.messages.Ids), err)
+				return err
 			}
+			db.Name(fmt.Sprintf("inserting %d messages", len(p.messages.Ids)))
 		}
 		if len(p.deliveries.Ids) > 0 {
 			if _, err := q.DeliveryUpsertBatch(ctx, p.deliveries); err != nil {
-				return fmt.Errorf("upserting %d deliveries: %w", len(p.deliveries.Ids), err)
+				return err
 			}
+			db.Name(fmt.Sprintf("upserting %d deliveries", len(p.deliveries.Ids)))
 		}
 		if len(p.attempts.Ids) > 0 {
 			if _, err := q.AttemptInsertBatch(ctx, p.attempts); err != nil {
-				return fmt.Errorf("inserting %d attempts: %w", len(p.attempts.Ids), err)
+				return err
 			}
+			db.Name(fmt.Sprintf("inserting %d attempts", len(p.attempts.Ids)))
 		}
 		return nil
 	})

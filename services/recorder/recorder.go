@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -17,7 +18,6 @@ import (
 	"github.com/hammer-webhooks/hammer/platform/ops"
 	"github.com/hammer-webhooks/hammer/platform/streammetrics"
 	"github.com/hammer-webhooks/hammer/platform/topology"
-	"github.com/hammer-webhooks/hammer/sql/dbsqlc"
 )
 
 const (
@@ -53,7 +53,6 @@ type Options struct {
 type Service struct {
 	cfg     config.Recorder
 	pool    *pgxpool.Pool
-	queries *dbsqlc.Queries
 	nc      *nats.Conn
 	js      jetstream.JetStream
 	log     *zap.Logger
@@ -110,7 +109,6 @@ func New(opts Options) (*Service, error) {
 	return &Service{
 		cfg:           opts.Config,
 		pool:          opts.Pool,
-		queries:       dbsqlc.New(opts.Pool),
 		nc:            opts.NATS,
 		js:            js,
 		log:           log,
@@ -210,29 +208,26 @@ func (s *Service) consume(ctx context.Context) error {
 		}()
 	}
 
-	b := &batch{}
-	var flushTimer *time.Timer
-	var flushDue <-chan time.Time
-	flush := func() {
-		if flushTimer != nil {
-			flushTimer.Stop()
-			flushTimer, flushDue = nil, nil
+	// Events are decoded here and written by lanes, each batching on its
+	// own and committing one batch at a time, in order: messages in one,
+	// deliveries and their events in the other. Only the events of one
+	// delivery depend on their order (the first final one wins), and they
+	// all travel in the second lane, as they did in one batch stream.
+	inputs := make([]chan *record, lanes)
+	var running sync.WaitGroup
+	for i := range inputs {
+		inputs[i] = make(chan *record, s.cfg.BatchSize)
+		running.Go(func() { s.runLane(ctx, inputs[i]) })
+	}
+	finish := func() {
+		for _, c := range inputs {
+			close(c)
 		}
-		if len(b.records) > 0 {
-			s.flush(context.WithoutCancel(ctx), b.records)
-		}
-		b = &batch{}
+		running.Wait()
 	}
 	take := func(msg jetstream.Msg) {
-		if !s.add(b, msg) {
-			return
-		}
-		if len(b.records) == 1 {
-			flushTimer = time.NewTimer(s.cfg.FlushInterval)
-			flushDue = flushTimer.C
-		}
-		if len(b.records) >= s.cfg.BatchSize || b.bytes >= s.maxBatchBytes {
-			flush()
+		if rec := s.decodeRecord(msg); rec != nil {
+			inputs[rec.lane()] <- rec
 		}
 	}
 
@@ -243,8 +238,6 @@ func (s *Service) consume(ctx context.Context) error {
 		select {
 		case msg := <-in:
 			take(msg)
-		case <-flushDue:
-			flush()
 		case <-stopping:
 			// Drain hands the prefetched events to the callback; they are
 			// recorded now instead of waiting for AckWait after a restart.
@@ -261,7 +254,7 @@ func (s *Service) consume(ctx context.Context) error {
 			for len(in) > 0 {
 				take(<-in)
 			}
-			flush()
+			finish()
 			stopAll()
 			if ctx.Err() != nil {
 				return nil
@@ -272,9 +265,87 @@ func (s *Service) consume(ctx context.Context) error {
 			for len(in) > 0 {
 				take(<-in)
 			}
-			flush()
+			finish()
 			s.log.Warn("stopped before the prefetched events were drained; JetStream redelivers them after AckWait")
 			return nil
+		}
+	}
+}
+
+// Lanes of records, written independently of each other.
+const (
+	laneMessages   = iota // messages
+	laneDeliveries        // deliveries and attempts
+	lanes
+)
+
+func (r *record) lane() int {
+	if r.message != nil {
+		return laneMessages
+	}
+	return laneDeliveries
+}
+
+// runLane batches the records of one lane until in is closed, then writes
+// what it holds and returns. A batch goes to the lane's writer when it is
+// full (waiting for the writer if need be), or when it is due and the
+// writer is free: while the writer commits, the next batch fills, up to
+// its bounds.
+func (s *Service) runLane(ctx context.Context, in <-chan *record) {
+	writes := make(chan []*record)
+	var writer sync.WaitGroup
+	writer.Go(func() {
+		for records := range writes {
+			s.flush(context.WithoutCancel(ctx), records)
+		}
+	})
+	defer func() {
+		close(writes)
+		writer.Wait()
+	}()
+
+	b := &batch{}
+	due := false
+	var flushTimer *time.Timer
+	var flushDue <-chan time.Time
+	handedOver := func() {
+		if flushTimer != nil {
+			flushTimer.Stop()
+			flushTimer, flushDue = nil, nil
+		}
+		b, due = &batch{}, false
+	}
+	flush := func() {
+		if len(b.records) > 0 {
+			writes <- b.records
+		}
+		handedOver()
+	}
+	for {
+		var ready chan<- []*record // the writer's hand, once the batch is due
+		if due {
+			ready = writes
+		}
+		select {
+		case rec, ok := <-in:
+			if !ok {
+				flush()
+				return
+			}
+			b.records = append(b.records, rec)
+			b.bytes += rec.size()
+			if len(b.records) == 1 {
+				flushTimer = time.NewTimer(s.cfg.FlushInterval)
+				flushDue = flushTimer.C
+			}
+			if len(b.records) >= s.cfg.BatchSize || b.bytes >= s.maxBatchBytes {
+				flush()
+			}
+		case <-flushDue:
+			flushTimer, flushDue = nil, nil
+			due = true
+		case ready <- b.records:
+			handedOver()
 		}
 	}
 }
