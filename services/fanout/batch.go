@@ -10,6 +10,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/hammer-webhooks/hammer/platform/events"
+	"github.com/hammer-webhooks/hammer/platform/tracing"
 	"github.com/hammer-webhooks/hammer/sql/dbsqlc"
 )
 
@@ -79,19 +80,26 @@ func (s *Service) handleBatch(ctx context.Context, batch []jetstream.Msg) {
 
 	now := time.Now().UTC().Truncate(time.Microsecond)
 	for _, item := range items {
+		// The message's trace goes on in each of its delivery events.
+		tctx, span := tracing.StartConsumer(ctx, item.msg.Headers(), "fanout message")
+		tracing.SetString(span, "hammer.message_id", item.message.ID)
 		for _, sub := range byTopic[item.message.TopicID] {
 			// A subscription created after the message was accepted never
 			// gets it, whenever fanout happens to run.
 			if sub.CreatedAt.After(item.message.CreatedAt) {
 				continue
 			}
-			future, err := s.js.PublishMsgAsync(deliveryMsg(item, sub, now), jetstream.WithStallWait(stallWait))
+			out := deliveryMsg(item, sub, now)
+			tracing.Inject(tctx, out.Header)
+			future, err := s.js.PublishMsgAsync(out, jetstream.WithStallWait(stallWait))
 			if err != nil {
 				item.failed = fmt.Errorf("publishing delivery to subscription %s: %w", sub.ID, err)
 				break
 			}
 			item.pending = append(item.pending, future)
 		}
+		tracing.Fail(span, item.failed)
+		span.End()
 	}
 	for _, item := range items {
 		s.await(ctx, item)
