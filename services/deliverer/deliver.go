@@ -10,6 +10,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/hammer-webhooks/hammer/platform/events"
+	"github.com/hammer-webhooks/hammer/platform/tracing"
 	"github.com/hammer-webhooks/hammer/services/deliverer/retry"
 )
 
@@ -82,13 +83,19 @@ func (s *Service) deliver(ctx context.Context, ev events.Delivery, log *zap.Logg
 	}
 	s.metrics.lag.Observe(max(started.Sub(due), 0).Seconds())
 	s.metrics.inFlight.Inc()
-	resp := send(ctx, s.client, outgoing{
+	rctx, span := tracing.StartClient(ctx, "POST")
+	resp := send(rctx, s.client, outgoing{
 		URL:           target.URL,
 		DeliveryID:    ev.DeliveryID,
 		SigningSecret: sub.SigningSecret,
 		Timeout:       seconds(target.DeliveryAttemptTimeout, defaultAttemptTimeout),
 		Body:          body,
 	}, started)
+	tracing.SetInt(span, "http.response.status_code", resp.Status)
+	if resp.Error != "" {
+		tracing.Fail(span, errors.New(resp.Error))
+	}
+	span.End()
 	s.metrics.inFlight.Dec()
 	s.slots.release(ev.SubscriptionID)
 	if resp.Aborted {

@@ -27,6 +27,7 @@ import (
 	"github.com/hammer-webhooks/hammer/platform/ops"
 	"github.com/hammer-webhooks/hammer/platform/streammetrics"
 	"github.com/hammer-webhooks/hammer/platform/topology"
+	"github.com/hammer-webhooks/hammer/platform/tracing"
 	"github.com/hammer-webhooks/hammer/services/deliverer/ssrf"
 )
 
@@ -308,18 +309,26 @@ func (s *Service) worker(ctx context.Context, jobs <-chan job, stopping <-chan s
 				zap.String("message_id", j.ev.MessageID),
 				zap.Int("attempt", j.ev.Attempt))
 			stopProgress := s.reportProgress(j.msg)
-			p, err := s.deliver(ctx, j.ev, log)
+			// The message's trace goes on from the delivery event, through
+			// the request, into the events that follow.
+			tctx, span := tracing.StartConsumer(ctx, j.msg.Headers(), "deliver")
+			tracing.SetString(span, "hammer.delivery_id", j.ev.DeliveryID)
+			tracing.SetInt(span, "hammer.attempt", j.ev.Attempt)
+			p, err := s.deliver(tctx, j.ev, log)
 			if err != nil {
 				stopProgress()
 				s.settle(j.msg, err, log)
+				span.End()
 				continue
 			}
 			fin.slots <- struct{}{}
 			fin.wg.Go(func() {
 				defer func() { <-fin.slots }()
-				err := s.publish(ctx, p)
+				err := s.publish(tctx, p)
 				stopProgress()
 				s.settle(j.msg, err, log)
+				tracing.Fail(span, err)
+				span.End()
 			})
 		}
 	}

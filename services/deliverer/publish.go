@@ -9,6 +9,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/hammer-webhooks/hammer/platform/events"
+	"github.com/hammer-webhooks/hammer/platform/tracing"
 )
 
 const (
@@ -67,6 +68,7 @@ func (s *Service) publish(ctx context.Context, p *plan) error {
 			}
 			pending = pending[:0]
 		}
+		tracing.Inject(ctx, st.msg.Header)
 		future, err := s.js.PublishMsgAsync(st.msg, jetstream.WithStallWait(stallWait))
 		pending = append(pending, inFlight{msg: st.msg, future: future, err: err})
 	}

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/hammer-webhooks/hammer/platform/events"
+	"github.com/hammer-webhooks/hammer/platform/tracing"
 	"github.com/hammer-webhooks/hammer/platform/version"
 	"github.com/hammer-webhooks/hammer/services/deliverer/signing"
 	"github.com/hammer-webhooks/hammer/services/deliverer/ssrf"
@@ -120,6 +121,7 @@ func send(stop context.Context, client *http.Client, out outgoing, now time.Time
 		r.Result, r.Error = resultInvalid, "invalid signing secret: "+err.Error()
 		return r
 	}
+	tracing.InjectHTTP(ctx, req.Header) // traceparent, when tracing is on
 	r.Request = rawRequest(req, out.Body)
 
 	start := time.Now()
