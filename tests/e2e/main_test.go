@@ -53,7 +53,17 @@ func setupAndRun(m *testing.M) int {
 		return 1
 	}
 	defer sharedPG.remove()
-	return m.Run()
+	code := m.Run()
+	statsMu.Lock()
+	defer statsMu.Unlock()
+	if len(allStats) > 0 {
+		fmt.Println("e2e: load runs")
+		for _, s := range allStats {
+			fmt.Println("  " + s.String())
+		}
+	}
+	fmt.Printf("e2e: done in %s\n", time.Since(started).Round(time.Second))
+	return code
 }
 
 // build compiles pkg without -race (whatever the tests themselves run

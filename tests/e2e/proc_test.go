@@ -210,6 +210,7 @@ func newProcs(t testing.TB) *procs {
 				t.Logf("---- last lines of %s (%s) ----\n%s", p.name, p.logPath, p.tail(80))
 			}
 		}
+		defer ps.keepLogs()
 		var wg sync.WaitGroup
 		for _, p := range ps.list {
 			wg.Add(1)
@@ -221,6 +222,26 @@ func newProcs(t testing.TB) *procs {
 		wg.Wait()
 	})
 	return ps
+}
+
+// keepLogs copies every log to $HAMMER_E2E_LOG_DIR/<test>/, when set, for
+// reading after the test's temporary directory is gone.
+func (ps *procs) keepLogs() {
+	root := os.Getenv("HAMMER_E2E_LOG_DIR")
+	if root == "" {
+		return
+	}
+	dir := filepath.Join(root, strings.ReplaceAll(ps.t.Name(), "/", "_"))
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		ps.t.Logf("keeping logs: %v", err)
+		return
+	}
+	for _, p := range ps.list {
+		if b, err := os.ReadFile(p.logPath); err == nil {
+			_ = os.WriteFile(filepath.Join(dir, filepath.Base(p.logPath)), b, 0o644)
+		}
+	}
+	ps.t.Logf("logs kept in %s", dir)
 }
 
 func (ps *procs) add(p *proc) *proc {

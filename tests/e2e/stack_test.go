@@ -20,16 +20,24 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/stretchr/testify/require"
+
+	"github.com/hammer-webhooks/hammer/platform/events"
+	"github.com/hammer-webhooks/hammer/platform/topology"
 )
 
-// delivererAckWait is the deliverers' HAMMER_DELIVERY_ACK_WAIT: how long
-// the deliveries a killed deliverer held wait before the other takes them.
-const delivererAckWait = 10 * time.Second
+// defaultAckWait is HAMMER_DELIVERY_ACK_WAIT's default. Only the
+// deliverer reads that variable, but every service applies the topology
+// when it starts, with the default: a stack whose deliverers use another
+// value sees the deliverer consumer's AckWait change back and forth as
+// services restart, and JetStream then shifts every delayed redelivery
+// by the difference (see the report of this package).
+const defaultAckWait = time.Minute
 
 // stackOptions shape a stack.
 type stackOptions struct {
-	natsNodes int // 1, or 3 for a JetStream cluster
-	replicas  int // HAMMER_STREAM_REPLICAS
+	natsNodes int           // 1, or 3 for a JetStream cluster
+	replicas  int           // HAMMER_STREAM_REPLICAS
+	ackWait   time.Duration // the deliverers' HAMMER_DELIVERY_ACK_WAIT; defaultAckWait when 0
 }
 
 // stack is hammer running as people run it: api, fanout, two deliverers
@@ -49,6 +57,8 @@ type stack struct {
 	recorder   *proc
 	opsURL     map[*proc]string // /readyz of each service
 
+	outages *outages // when a dependency was down on purpose
+
 	pool *pgxpool.Pool       // the test's own view of the record
 	nc   *nats.Conn          // the test's own view of the streams
 	js   jetstream.JetStream //
@@ -66,9 +76,12 @@ func newStack(t testing.TB, opts stackOptions) *stack {
 	if opts.replicas == 0 {
 		opts.replicas = 1
 	}
+	if opts.ackWait == 0 {
+		opts.ackWait = defaultAckWait
+	}
 	started := time.Now()
 	s := &stack{t: t, dir: t.TempDir(), procs: newProcs(t), opsURL: map[*proc]string{},
-		http: &http.Client{Timeout: 10 * time.Second}}
+		outages: &outages{}, http: &http.Client{Timeout: 10 * time.Second}}
 	ctx := context.Background()
 
 	db := fmt.Sprintf("e2e_%d_%d", time.Now().UnixNano()%1e6, databaseSeq.Add(1))
@@ -87,6 +100,7 @@ func newStack(t testing.TB, opts stackOptions) *stack {
 		"HAMMER_DATABASE_URL="+s.dbURL,
 		"HAMMER_NATS_URL="+s.natsURL,
 		"HAMMER_LOG_LEVEL=info",
+		"HAMMER_PPROF=true", // /debug/pprof on every ops port, for looking into a slow run
 		"HAMMER_STREAM_REPLICAS="+strconv.Itoa(opts.replicas),
 	)
 	migrate := newProc("migrate", hammerBin, s.dir, common, "migrate", "up")
@@ -102,15 +116,8 @@ func newStack(t testing.TB, opts stackOptions) *stack {
 	for i := range 2 {
 		s.deliverers = append(s.deliverers, s.service(fmt.Sprintf("deliverer-%d", i+1), with(common,
 			"HAMMER_DELIVERY_ALLOWED_CIDRS=127.0.0.0/8",
-			"HAMMER_DELIVERY_ACK_WAIT="+delivererAckWait.String())))
+			"HAMMER_DELIVERY_ACK_WAIT="+opts.ackWait.String())))
 	}
-
-	// The API first: it creates the topology. The deliverers last: every
-	// service applies the topology when it starts, and only the deliverer
-	// knows HAMMER_DELIVERY_ACK_WAIT (see the report of this package).
-	s.startAndWait(s.api)
-	s.startAndWait(s.fanout, s.recorder)
-	s.startAndWait(s.deliverers...)
 
 	nc, err := nats.Connect(s.natsURL, nats.MaxReconnects(-1), nats.ReconnectWait(100*time.Millisecond))
 	require.NoError(t, err)
@@ -118,11 +125,73 @@ func newStack(t testing.TB, opts stackOptions) *stack {
 	s.nc = nc
 	s.js, err = jetstream.New(nc)
 	require.NoError(t, err)
+
+	// The API first: it creates the topology, retrying until JetStream can
+	// (on a fresh cluster that takes a few seconds). fanout and recorder
+	// once it is in place: they give up if applying it fails at their
+	// start (see the report of this package). The deliverers last, so that
+	// their HAMMER_DELIVERY_ACK_WAIT is the one in force (see
+	// defaultAckWait).
+	s.startAndWait(s.api)
+	s.waitTopology(opts, false)
+	s.startAndWait(s.fanout, s.recorder)
+	s.startAndWait(s.deliverers...)
+	s.waitTopology(opts, true)
+	s.requireNoCrashes()
+
 	s.pool, err = pgxpool.New(ctx, s.dbURL)
 	require.NoError(t, err)
 	t.Cleanup(s.pool.Close)
 	t.Logf("stack ready in %s (%d NATS node(s), replicas %d)", time.Since(started).Round(time.Millisecond), opts.natsNodes, opts.replicas)
 	return s
+}
+
+// waitTopology waits until the streams, consumers and buckets exist and,
+// with ackWait, the deliverer consumer has the deliverers' AckWait. The
+// services answer /readyz once their connections are up, while they may
+// still be applying the topology (see the report of this package).
+func (s *stack) waitTopology(opts stackOptions, ackWait bool) {
+	s.t.Helper()
+	want := map[string][]string{
+		events.StreamMessages:   {topology.ConsumerFanout, topology.ConsumerRecorderMessages},
+		events.StreamDeliveries: {topology.ConsumerDeliverer, topology.ConsumerRecorderDeliveries},
+		events.StreamEvents:     {topology.ConsumerRecorderEvents},
+	}
+	var why string
+	ok := waitFor(time.Minute, func() bool {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		for stream, consumers := range want {
+			st, err := s.js.Stream(ctx, stream)
+			if err != nil {
+				why = fmt.Sprintf("stream %s: %v", stream, err)
+				return false
+			}
+			if st.CachedInfo().Config.Replicas != opts.replicas {
+				why = fmt.Sprintf("stream %s has %d replicas", stream, st.CachedInfo().Config.Replicas)
+				return false
+			}
+			for _, name := range consumers {
+				c, err := st.Consumer(ctx, name)
+				if err != nil {
+					why = fmt.Sprintf("consumer %s: %v", name, err)
+					return false
+				}
+				if ackWait && name == topology.ConsumerDeliverer && c.CachedInfo().Config.AckWait != opts.ackWait {
+					why = fmt.Sprintf("consumer %s has AckWait %s", name, c.CachedInfo().Config.AckWait)
+					return false
+				}
+			}
+		}
+		for _, bucket := range []string{events.BucketSubscriptions, events.BucketIdempotency} {
+			if _, err := s.js.KeyValue(ctx, bucket); err != nil {
+				why = fmt.Sprintf("bucket %s: %v", bucket, err)
+				return false
+			}
+		}
+		return true
+	})
+	require.True(s.t, ok, "the topology is not in place: %s", why)
 }
 
 // service defines one hammer process; services other than the API serve
@@ -189,6 +258,41 @@ func (s *stack) restart(p *proc) {
 	s.t.Helper()
 	p.kill()
 	s.startAndWait(p)
+}
+
+// outages are the windows during which the test held a dependency of the
+// API (NATS or PostgreSQL) down.
+type outages struct {
+	mu      sync.Mutex
+	windows [][2]time.Time // a zero end: still down
+}
+
+// down marks the start of an outage; call it before stopping the dependency.
+func (o *outages) down() {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.windows = append(o.windows, [2]time.Time{time.Now()})
+}
+
+// up marks the end of the outage; call it once the dependency is back.
+func (o *outages) up() {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if n := len(o.windows); n > 0 && o.windows[n-1][1].IsZero() {
+		o.windows[n-1][1] = time.Now()
+	}
+}
+
+// during reports whether at falls in an outage.
+func (o *outages) during(at time.Time) bool {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	for _, w := range o.windows {
+		if !at.Before(w[0]) && (w[1].IsZero() || at.Before(w[1])) {
+			return true
+		}
+	}
+	return false
 }
 
 // requireNoCrashes fails the test if a process exited by itself.
