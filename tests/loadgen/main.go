@@ -85,6 +85,9 @@ type summary struct {
 	LatencyMillis       map[string]float64 `json:"receipt_latency_ms"`
 	Processes           []processUsage     `json:"processes,omitempty"`
 	CPUPer1000          float64            `json:"cpu_seconds_per_1000_deliveries,omitempty"`
+	// LoadAverage is the machine's 1-minute load average when publishing
+	// began and when the run ended: a shared machine's noise, for the reader.
+	LoadAverage [2]float64 `json:"load_average_1m"`
 }
 
 func run(o options) error {
@@ -151,6 +154,7 @@ func run(o options) error {
 		before = dev.usage()
 	}
 	selfBefore := selfUsage()
+	loadBefore := loadAverage()
 	began := time.Now()
 	if prof != nil {
 		prof.startCPU(ctx, o.profileFor)
@@ -182,6 +186,7 @@ func run(o options) error {
 		DeliveriesPerSecond: round(float64(total) / delivered.Seconds()),
 		RecordedSeconds:     round(recorded.Seconds()),
 		LatencyMillis:       rcv.percentiles(),
+		LoadAverage:         [2]float64{loadBefore, loadAverage()},
 	}
 	if dev != nil {
 		s.Processes = diff(before, dev.usage())
@@ -223,15 +228,18 @@ func publish(ctx context.Context, c *client, o options, topic string) error {
 	jobs := make(chan int)
 	go func() {
 		defer close(jobs)
-		var tick *time.Ticker
+		// Open loop: request i is due at start + i×interval whatever became
+		// of the ones before it; a late sender catches up instead of
+		// lowering the rate offered (as a ticker dropping ticks would).
+		var interval time.Duration
 		if o.rate > 0 {
-			tick = time.NewTicker(time.Duration(float64(time.Second) * float64(per) / o.rate))
-			defer tick.Stop()
+			interval = time.Duration(float64(time.Second) * float64(per) / o.rate)
 		}
+		start := time.Now()
 		for i := range requests {
-			if tick != nil {
+			if wait := time.Until(start.Add(time.Duration(i) * interval)); wait > 0 {
 				select {
-				case <-tick.C:
+				case <-time.After(wait):
 				case <-ctx.Done():
 					return
 				}

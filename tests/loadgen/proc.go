@@ -114,3 +114,13 @@ func selfUsage() processUsage {
 	cpu := time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 	return processUsage{Name: "loadgen", CPUSeconds: cpu.Seconds(), PeakRSSMiB: float64(ru.Maxrss) / 1024}
 }
+
+// loadAverage is the 1-minute load average, 0 where /proc/loadavg is missing.
+func loadAverage() float64 {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return 0
+	}
+	f, _ := strconv.ParseFloat(strings.Fields(string(b))[0], 64)
+	return f
+}
