@@ -16,6 +16,7 @@ import (
 	"net/url"
 	"strings"
 	"sync/atomic"
+	"time"
 
 	"github.com/nats-io/nats.go"
 	"go.opentelemetry.io/otel"
@@ -47,7 +48,8 @@ var propagator = propagation.TraceContext{}
 // OTEL_TRACES_SAMPLER* variables refine the exporter (headers, TLS,
 // timeout) and the sampler (every trace by default, or as the caller's
 // traceparent says). With endpoint empty it does nothing. shutdown flushes
-// the spans not sent yet; call it when the process stops.
+// the spans not sent yet, for at most ShutdownTimeout; call it when the
+// process stops.
 func Setup(ctx context.Context, endpoint, service string) (shutdown func(context.Context) error, err error) {
 	if endpoint == "" {
 		return func(context.Context) error { return nil }, nil
@@ -72,8 +74,16 @@ func Setup(ctx context.Context, endpoint, service string) (shutdown func(context
 	}
 	tp := sdktrace.NewTracerProvider(sdktrace.WithBatcher(exporter), sdktrace.WithResource(res))
 	Use(tp)
-	return tp.Shutdown, nil
+	return func(ctx context.Context) error {
+		ctx, cancel := context.WithTimeout(ctx, ShutdownTimeout)
+		defer cancel()
+		return tp.Shutdown(ctx)
+	}, nil
 }
+
+// ShutdownTimeout bounds the flush at shutdown: a collector that is away
+// must not hold up a stopping process.
+const ShutdownTimeout = 5 * time.Second
 
 // Use installs tp as the process's tracer provider and turns tracing on.
 // Setup calls it; tests pass a provider with an in-memory exporter.
