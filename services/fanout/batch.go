@@ -181,7 +181,8 @@ func (s *Service) await(ctx context.Context, item *accepted) {
 // the others with a delay that grows with every redelivery.
 func (s *Service) settle(items []*accepted) {
 	for _, item := range items {
-		log := s.log.With(zap.String("message_id", item.message.ID), zap.String("topic_id", item.message.TopicID))
+		// Encoded only if something is logged: a message acked logs nothing.
+		log := s.log.WithLazy(zap.String("message_id", item.message.ID), zap.String("topic_id", item.message.TopicID))
 		if item.failed != nil {
 			delay := retryDelay(item.delivered)
 			log.Warn("retrying message", zap.Duration("delay", delay), zap.Error(item.failed))
