@@ -212,6 +212,7 @@ func classify(ctx context.Context, err error, timeout time.Duration) (result, te
 // rawRequest writes req as HTTP/1.1 text, as the attempt records it.
 func rawRequest(req *http.Request, body []byte) string {
 	var b bytes.Buffer
+	b.Grow(len(body) + 512) // the request line and hammer's headers fit
 	fmt.Fprintf(&b, "%s %s HTTP/1.1\r\nHost: %s\r\n", req.Method, req.URL.RequestURI(), req.URL.Host)
 	h := req.Header.Clone()
 	h.Set("Content-Length", strconv.Itoa(len(body)))
@@ -225,6 +226,7 @@ func rawRequest(req *http.Request, body []byte) string {
 // body that was read.
 func rawResponse(resp *http.Response, body []byte) string {
 	var b bytes.Buffer
+	b.Grow(len(body) + 256 + 64*len(resp.Header))
 	fmt.Fprintf(&b, "%s %s\r\n", resp.Proto, resp.Status)
 	h := resp.Header.Clone()
 	if resp.ContentLength >= 0 && h.Get("Content-Length") == "" {
