@@ -24,8 +24,14 @@ type batch struct {
 // not recorded are acknowledged and undecodable ones terminated on the
 // spot; both give nil.
 func (s *Service) decodeRecord(msg jetstream.Msg) *record {
-	s.metrics.events.WithLabelValues(label(msg)).Inc()
-	rec, err := decode(msg)
+	meta, err := msg.Metadata()
+	s.metrics.events.WithLabelValues(label(meta)).Inc()
+	var rec *record
+	if err != nil {
+		err = fmt.Errorf("reading metadata: %w", err)
+	} else {
+		rec, err = decode(msg, meta)
+	}
 	switch {
 	case errors.Is(err, errSkip):
 		if err := msg.Ack(); err != nil {
@@ -39,9 +45,8 @@ func (s *Service) decodeRecord(msg jetstream.Msg) *record {
 	return rec
 }
 
-func label(msg jetstream.Msg) string {
-	meta, err := msg.Metadata()
-	if err != nil {
+func label(meta *jetstream.MsgMetadata) string {
+	if meta == nil {
 		return "unknown"
 	}
 	for _, src := range sources {

@@ -66,11 +66,7 @@ var errSkip = errors.New("not recorded")
 
 // decode turns one event into the rows it contributes. An error other than
 // errSkip means the event can never be recorded.
-func decode(msg jetstream.Msg) (*record, error) {
-	meta, err := msg.Metadata()
-	if err != nil {
-		return nil, fmt.Errorf("reading metadata: %w", err)
-	}
+func decode(msg jetstream.Msg, meta *jetstream.MsgMetadata) (*record, error) {
 	rec := &record{msg: msg}
 	switch meta.Stream {
 	case events.StreamMessages:
