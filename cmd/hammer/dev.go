@@ -85,6 +85,9 @@ func runDev(ctx context.Context, args []string) (err error) {
 	if unlock, err = lockDataDir(dataDir); err != nil {
 		return err
 	}
+	if err := p.trace(ctx, cfg.OTLPEndpoint, "hammer-dev"); err != nil {
+		return err
+	}
 	// Every address is taken before anything starts, so that a port in
 	// use fails at once.
 	httpLn, err := listen("HAMMER_HTTP_ADDR", cfg.HTTPAddr)

@@ -21,6 +21,7 @@ import (
 	"github.com/hammer-webhooks/hammer/platform/logging"
 	"github.com/hammer-webhooks/hammer/platform/ops"
 	"github.com/hammer-webhooks/hammer/platform/topology"
+	"github.com/hammer-webhooks/hammer/platform/tracing"
 	"github.com/hammer-webhooks/hammer/services/api"
 	"github.com/hammer-webhooks/hammer/services/deliverer"
 	"github.com/hammer-webhooks/hammer/services/fanout"
@@ -50,6 +51,22 @@ func newProcess(level zapcore.Level, name string) *process {
 		reg:    ops.NewRegistry(),
 		checks: map[string]ops.Check{},
 	}
+}
+
+// trace turns tracing on when endpoint (HAMMER_OTLP_ENDPOINT) is set; the
+// spans not yet sent are flushed when the process closes, after everything
+// registered later.
+func (p *process) trace(ctx context.Context, endpoint, service string) error {
+	shutdown, err := tracing.Setup(ctx, endpoint, service)
+	if err != nil {
+		return err
+	}
+	p.onClose(func() {
+		if err := shutdown(context.WithoutCancel(ctx)); err != nil {
+			p.log.Warn("flushing traces", zap.Error(err))
+		}
+	})
+	return nil
 }
 
 // onClose registers f to run after the services stop, last registered first.

@@ -35,6 +35,10 @@ func runAPI(ctx context.Context, args []string) error {
 		return err
 	}
 	p := newProcess(cfg.ZapLevel(), "api")
+	if err := p.trace(ctx, cfg.OTLPEndpoint, "hammer-api"); err != nil {
+		ln.Close()
+		return err
+	}
 	if err := p.addAPI(ctx, cfg, ln); err != nil {
 		ln.Close()
 		p.close()
@@ -59,6 +63,10 @@ func runOne(ctx context.Context, name string, args []string, common func() (conf
 		return err
 	}
 	p := newProcess(cfg.ZapLevel(), name)
+	if err := p.trace(ctx, cfg.OTLPEndpoint, "hammer-"+name); err != nil {
+		ln.Close()
+		return err
+	}
 	if err := add(ctx, p); err != nil {
 		ln.Close()
 		p.close()

@@ -14,6 +14,7 @@ import (
 	"github.com/hammer-webhooks/hammer/platform/logging"
 	"github.com/hammer-webhooks/hammer/platform/ops"
 	"github.com/hammer-webhooks/hammer/platform/topology"
+	"github.com/hammer-webhooks/hammer/platform/tracing"
 	"github.com/hammer-webhooks/hammer/services/recorder"
 )
 
@@ -41,6 +42,11 @@ func run() error {
 
 	ctx, stop := lifecycle.SignalContext(context.Background())
 	defer stop()
+	flushTraces, err := tracing.Setup(ctx, cfg.OTLPEndpoint, "hammer-recorder")
+	if err != nil {
+		return err
+	}
+	defer flushTraces(context.WithoutCancel(ctx)) //nolint:errcheck // best effort at exit
 
 	nc, err := topology.Connect(cfg.NATSURL, "hammer-recorder", log)
 	if err != nil {
