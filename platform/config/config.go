@@ -27,7 +27,7 @@ type Common struct {
 	StreamReplicas int           `env:"HAMMER_STREAM_REPLICAS" envDefault:"1" desc:"replicas of every stream and bucket (3 on a NATS cluster)"`
 	StreamMaxAge   time.Duration `env:"HAMMER_STREAM_MAX_AGE" envDefault:"168h" desc:"how long streams keep messages and events"`
 	StreamMaxBytes int64         `env:"HAMMER_STREAM_MAX_BYTES" envDefault:"-1" desc:"size limit of each stream in bytes; -1 is unlimited"`
-	OTLPEndpoint   string        `env:"HAMMER_OTLP_ENDPOINT" desc:"OpenTelemetry collector endpoint; tracing is off when unset"`
+	OTLPEndpoint   string        `env:"HAMMER_OTLP_ENDPOINT" desc:"URL of an OpenTelemetry collector's OTLP/HTTP receiver (http://otel-collector:4318); tracing is off when unset"`
 }
 
 // Database is read by the services that use PostgreSQL.

@@ -236,7 +236,7 @@ func TestDocNames(t *testing.T) {
 		strings.Replace(events.MessagesSubjects, "*", "<topic>", 1),
 		strings.Replace(events.DeliveriesSubjects, "*", "<subscription>", 1),
 		events.HeaderMsgID, events.HeaderVersion, events.HeaderMessageID, events.HeaderTopicID,
-		events.HeaderContentType, events.HeaderCreatedAt, events.HeaderIdempotencyKey,
+		events.HeaderContentType, events.HeaderCreatedAt, events.HeaderIdempotencyKey, "traceparent",
 		events.ReasonMaxAttempts, events.ReasonSubscriptionDeleted, events.ReasonMessageDeleted,
 		events.StatusPending, events.StatusCompleted, events.StatusFailed,
 		events.EventFilter(events.KindDeliveryFailed),
