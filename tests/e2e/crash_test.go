@@ -3,6 +3,9 @@ package e2e
 import (
 	"testing"
 	"time"
+
+	"github.com/hammer-webhooks/hammer/platform/events"
+	"github.com/hammer-webhooks/hammer/platform/topology"
 )
 
 // drainTimeout bounds the wait for a run to finish after publishing: the
@@ -33,7 +36,9 @@ func TestCrash(t *testing.T) {
 		s := newStack(t, stackOptions{})
 		r := newLoadRun(t, s, "kill-fanout")
 		r.publish(t, 0.3)
-		s.restart(s.fanout)
+		held := s.killBusy(s.fanout, events.StreamMessages, topology.ConsumerFanout)
+		t.Logf("killed fanout with %d messages unacknowledged", held)
+		s.startAndWait(s.fanout)
 		r.drain(t, drainTimeout)
 		r.verify(t)
 	})
@@ -43,7 +48,8 @@ func TestCrash(t *testing.T) {
 		r.publish(t, 0.3)
 		// The other deliverer finishes the run alone, including what the
 		// killed one held when it died.
-		s.deliverers[0].kill()
+		held := s.killBusy(s.deliverers[0], events.StreamDeliveries, topology.ConsumerDeliverer)
+		t.Logf("killed deliverer-1 with %d deliveries unacknowledged by the two", held)
 		r.drain(t, drainTimeout)
 		r.verify(t)
 	})
@@ -51,7 +57,9 @@ func TestCrash(t *testing.T) {
 		s := newStack(t, stackOptions{})
 		r := newLoadRun(t, s, "kill-recorder")
 		r.publish(t, 0.3)
-		s.restart(s.recorder)
+		held := s.killBusy(s.recorder, events.StreamEvents, topology.ConsumerRecorderEvents)
+		t.Logf("killed recorder with %d events unacknowledged", held)
+		s.startAndWait(s.recorder)
 		r.drain(t, drainTimeout)
 		r.verify(t)
 	})

@@ -252,12 +252,13 @@ type runStats struct {
 	duplicates int // requests beyond the first per (message, subscription)
 	extra      int // messages received that no 200 answer named
 	refused    int // publish answers 503
+	unanswered int // publishes the API did not answer (it was down)
 	took       time.Duration
 }
 
 func (r runStats) String() string {
-	return fmt.Sprintf("%s: messages sent %d, deliveries completed %d, duplicates received %d (unacknowledged messages delivered %d, publishes refused with 503 %d, run %s)",
-		r.name, r.sent, r.completed, r.duplicates, r.extra, r.refused, r.took.Round(100*time.Millisecond))
+	return fmt.Sprintf("%s: messages sent %d, deliveries completed %d, duplicates received %d (messages delivered that no 200 named %d; batches refused with 503 %d, unanswered %d; run %s)",
+		r.name, r.sent, r.completed, r.duplicates, r.extra, r.refused, r.unanswered, r.took.Round(100*time.Millisecond))
 }
 
 var (
@@ -384,6 +385,7 @@ func (r *loadRun) verify(t testing.TB) runStats {
 	stats := runStats{name: r.name, sent: len(ids), took: time.Since(r.started)}
 	r.pub.mu.Lock()
 	stats.refused = r.pub.statuses[http.StatusServiceUnavailable]
+	stats.unanswered = r.pub.noAnswer
 	r.pub.mu.Unlock()
 
 	// The receivers.

@@ -295,6 +295,29 @@ func (o *outages) during(at time.Time) bool {
 	return false
 }
 
+// killBusy kills p (kill -9) at a moment when consumer of stream, which
+// p consumes alone, has messages delivered and not yet acknowledged, so
+// that the crash loses work in hand. It polls for up to five seconds and
+// returns how many were unacknowledged when it looked last.
+func (s *stack) killBusy(p *proc, stream, consumer string) int {
+	s.t.Helper()
+	c, err := s.js.Consumer(context.Background(), stream, consumer)
+	require.NoError(s.t, err)
+	pending := 0
+	waitFor(5*time.Second, func() bool {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		info, err := c.Info(ctx)
+		if err != nil {
+			return false
+		}
+		pending = info.NumAckPending
+		return pending > 0
+	})
+	p.kill()
+	return pending
+}
+
 // requireNoCrashes fails the test if a process exited by itself.
 func (s *stack) requireNoCrashes() {
 	s.t.Helper()
