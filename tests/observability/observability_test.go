@@ -78,16 +78,20 @@ func TestOneTraceFromAPIToReceiver(t *testing.T) {
 	for n := range path {
 		require.Contains(t, names, n, "a span of the trace that no step should make")
 	}
-	api, fan, post := path["POST /v1/messages"][0], path["fanout message"][0], path["POST"][0]
+	api, post := path["POST /v1/messages"][0], path["POST"][0]
 	require.Len(t, path["POST /v1/messages"], 1)
 	require.Len(t, path["POST"], 1, "one request")
 	require.False(t, api.Parent().IsValid(), "the trace starts at the API call")
 	require.Equal(t, trace.SpanKindServer, api.SpanKind())
-	require.Equal(t, api.SpanContext().SpanID(), fan.Parent().SpanID(), "fanout continues the API's span")
-	require.Equal(t, trace.SpanKindConsumer, fan.SpanKind())
+	fanouts := map[trace.SpanID]bool{} // more than one only if fanout handled the message again
+	for _, fan := range path["fanout message"] {
+		require.Equal(t, api.SpanContext().SpanID(), fan.Parent().SpanID(), "fanout continues the API's span")
+		require.Equal(t, trace.SpanKindConsumer, fan.SpanKind())
+		fanouts[fan.SpanContext().SpanID()] = true
+	}
 	var deliver sdktrace.ReadOnlySpan
 	for _, d := range path["deliver"] {
-		require.Equal(t, fan.SpanContext().SpanID(), d.Parent().SpanID(), "the deliverer continues fanout's span")
+		require.True(t, fanouts[d.Parent().SpanID()], "the deliverer continues fanout's span")
 		if d.SpanContext().SpanID() == post.Parent().SpanID() {
 			deliver = d
 		}
