@@ -278,6 +278,9 @@ func (s *Server) maintain(ctx context.Context) {
 	}
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
+	prune := time.NewTicker(pruneEvery)
+	defer prune.Stop()
+	s.pruneTombstones(ctx)
 	for {
 		select {
 		case <-ctx.Done():
@@ -286,7 +289,28 @@ func (s *Server) maintain(ctx context.Context) {
 			rctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 			s.view.retry(rctx)
 			cancel()
+		case <-prune.C:
+			s.pruneTombstones(ctx)
 		}
+	}
+}
+
+// pruneEvery is how often the API forgets old message tombstones.
+const pruneEvery = time.Hour
+
+// pruneTombstones forgets deleted messages older than anything the streams
+// still hold (HAMMER_STREAM_MAX_AGE): no event about them can arrive any more.
+// Several API replicas doing it at once is harmless.
+func (s *Server) pruneTombstones(ctx context.Context) {
+	pctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	n, err := s.q.DeletedMessagePruneBefore(pctx, time.Now().Add(-s.cfg.StreamMaxAge))
+	if err != nil {
+		s.log.Warn("pruning message tombstones; will retry", zap.Error(err))
+		return
+	}
+	if n > 0 {
+		s.log.Info("message tombstones pruned", zap.Int64("count", n))
 	}
 }
 
