@@ -1,11 +1,15 @@
 package e2e
 
 import (
+	"errors"
 	"flag"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -27,7 +31,8 @@ func TestMain(m *testing.M) {
 }
 
 func setupAndRun(m *testing.M) int {
-	dir, err := os.MkdirTemp("", "hammer-e2e-bin-")
+	removeStale()
+	dir, err := tempDir("hammer-e2e-bin-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "e2e:", err)
 		return 1
@@ -64,6 +69,45 @@ func setupAndRun(m *testing.M) int {
 	}
 	fmt.Printf("e2e: done in %s\n", time.Since(started).Round(time.Second))
 	return code
+}
+
+// ownerFile, in each directory the tests make under /tmp, holds the pid of
+// the test binary that made it.
+const ownerFile = "e2e-owner.pid"
+
+// tempDir makes a directory under /tmp that names its owner, so that a
+// later run can remove it should this one die before its cleanup (a
+// -timeout panic skips deferred calls; the children die with the binary,
+// their files stay).
+func tempDir(prefix string) (string, error) {
+	dir, err := os.MkdirTemp("/tmp", prefix)
+	if err != nil {
+		return "", err
+	}
+	if err := os.WriteFile(filepath.Join(dir, ownerFile), []byte(strconv.Itoa(os.Getpid())), 0o644); err != nil {
+		os.RemoveAll(dir)
+		return "", err
+	}
+	return dir, nil
+}
+
+// removeStale removes the directories of earlier runs whose test binary is
+// gone.
+func removeStale() {
+	dirs, _ := filepath.Glob("/tmp/hammer-e2e-*")
+	for _, dir := range dirs {
+		b, err := os.ReadFile(filepath.Join(dir, ownerFile))
+		if err != nil {
+			continue
+		}
+		pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+		if err != nil || pid <= 0 {
+			continue
+		}
+		if err := syscall.Kill(pid, 0); errors.Is(err, syscall.ESRCH) {
+			os.RemoveAll(dir)
+		}
+	}
 }
 
 // build compiles pkg without -race (whatever the tests themselves run

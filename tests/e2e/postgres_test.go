@@ -48,7 +48,7 @@ func startPostgres() (*postgres, error) {
 	}
 	// A short path under /tmp: the user reaches it wherever the checkout
 	// is, and the unix socket's path stays within its limit.
-	dir, err := os.MkdirTemp("/tmp", "hammer-e2e-pg-")
+	dir, err := tempDir("hammer-e2e-pg-")
 	if err != nil {
 		return nil, fmt.Errorf("creating PostgreSQL's directory: %w", err)
 	}
