@@ -97,6 +97,40 @@ func LoadFrom[T interface{ Validate() error }](cfg *T, environ map[string]string
 	return (*cfg).Validate()
 }
 
+// Validator is every configuration struct (as a pointer, for LoadInto).
+type Validator interface{ Validate() error }
+
+// LoadInto is Load for a configuration known only as a Validator; cfg must
+// be a pointer to one of the structs above.
+func LoadInto(cfg Validator) error {
+	if err := env.Parse(cfg); err != nil {
+		return explain(cfg, err)
+	}
+	return cfg.Validate()
+}
+
+// Shared returns the variables every service reads; each struct above has it
+// through Common.
+func (c Common) Shared() Common { return c }
+
+// CommonOf returns the common part of any configuration struct above.
+func CommonOf(cfg Validator) Common {
+	if s, ok := cfg.(interface{ Shared() Common }); ok {
+		return s.Shared()
+	}
+	return Common{}
+}
+
+// DatabaseURLOf returns the database URL of a configuration that has one.
+func DatabaseURLOf(cfg Validator) (string, bool) {
+	if d, ok := cfg.(interface{ databaseURL() string }); ok {
+		return d.databaseURL(), true
+	}
+	return "", false
+}
+
+func (d Database) databaseURL() string { return d.DatabaseURL }
+
 // explain rewrites the parser's errors, which name Go struct fields, so that
 // they name the environment variable and the value's expected form.
 func explain(cfg any, err error) error {

@@ -3,72 +3,19 @@
 package main
 
 import (
-	"context"
-	"fmt"
-	"os"
-	"time"
-
 	"github.com/hammer-webhooks/hammer/platform/config"
-	"github.com/hammer-webhooks/hammer/platform/database"
-	"github.com/hammer-webhooks/hammer/platform/lifecycle"
-	"github.com/hammer-webhooks/hammer/platform/logging"
-	"github.com/hammer-webhooks/hammer/platform/ops"
-	"github.com/hammer-webhooks/hammer/platform/topology"
-	"github.com/hammer-webhooks/hammer/platform/tracing"
+	"github.com/hammer-webhooks/hammer/platform/standalone"
 	"github.com/hammer-webhooks/hammer/services/fanout"
 )
 
 func main() {
-	if len(os.Args) > 1 && (os.Args[1] == "-h" || os.Args[1] == "--help" || os.Args[1] == "help") {
-		fmt.Println("fanout: turns accepted messages into delivery events. Configuration:")
-		for _, v := range config.Variables(config.Fanout{}) {
-			fmt.Printf("  %-28s %s (default %q)\n", v.Name, v.Description, v.Default)
-		}
-		return
-	}
-	if err := run(); err != nil {
-		fmt.Fprintln(os.Stderr, "fanout:", err)
-		os.Exit(1)
-	}
-}
-
-func run() error {
 	var cfg config.Fanout
-	if err := config.Load(&cfg); err != nil {
-		return err
-	}
-	log := logging.New(cfg.ZapLevel(), "fanout")
-	defer log.Sync() //nolint:errcheck
-
-	ctx, stop := lifecycle.SignalContext(context.Background())
-	defer stop()
-	flushTraces, err := tracing.Setup(ctx, cfg.OTLPEndpoint, "hammer-fanout")
-	if err != nil {
-		return err
-	}
-	defer flushTraces(context.WithoutCancel(ctx)) //nolint:errcheck // best effort at exit
-
-	nc, err := topology.Connect(cfg.NATSURL, "hammer-fanout", log)
-	if err != nil {
-		return err
-	}
-	defer nc.Close()
-	pool, err := database.Open(ctx, cfg.DatabaseURL)
-	if err != nil {
-		return err
-	}
-	defer pool.Close()
-
-	reg := ops.NewRegistry()
-	svc, err := fanout.New(fanout.Options{Config: cfg, Pool: pool, NATS: nc, Logger: log, Registry: reg})
-	if err != nil {
-		return err
-	}
-	srv := ops.NewServer(ops.Handler(reg, svc.Checks(), cfg.Pprof))
-	return lifecycle.Run(ctx, log, 30*time.Second,
-		lifecycle.Component{Name: "fanout", Run: svc.Run},
-		lifecycle.Component{Name: "ops", Run: func(ctx context.Context) error {
-			return ops.Serve(ctx, log, cfg.OpsAddr, srv, 5*time.Second)
-		}},
-	)
+	standalone.Main(standalone.Spec{
+		Name:    "fanout",
+		Summary: "turns accepted messages into delivery events",
+		Config:  &cfg,
+		Build: func(d standalone.Deps) (standalone.Service, error) {
+			return fanout.New(fanout.Options{Config: cfg, Pool: d.Pool, NATS: d.NATS, Logger: d.Logger, Registry: d.Registry})
+		},
+	})
 }
