@@ -27,8 +27,9 @@ func TestCrash(t *testing.T) {
 		s := newStack(t, stackOptions{})
 		r := newLoadRun(t, s, "kill-api")
 		r.publish(t, 0.3)
-		s.api.kill()
-		s.startAndWait(s.api)
+		// Mid-request: the batch in flight is cut off and sent again.
+		eventually(t, 5*time.Second, r.pub.posting.Load, "no batch in flight")
+		s.restart(s.api) // kill -9, start again, wait for /readyz
 		r.drain(t, drainTimeout)
 		r.verify(t)
 	})

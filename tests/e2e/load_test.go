@@ -10,6 +10,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -53,6 +54,7 @@ type publisher struct {
 	unexpected []string    // answers other than 200 and 503
 	done       chan struct{}
 	err        error
+	posting    atomic.Bool // a batch is on its way to the API
 }
 
 func newPublisher(s *stack, run, topic string, total int) *publisher {
@@ -126,7 +128,9 @@ func (p *publisher) post(client *http.Client, body []byte, n int) (ids []string,
 		return nil, false, err
 	}
 	req.Header.Set("Content-Type", "application/json")
+	p.posting.Store(true)
 	resp, err := client.Do(req)
+	p.posting.Store(false)
 	took := time.Since(started)
 	if err != nil {
 		var uerr *url.Error

@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"bufio"
-	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -133,6 +132,20 @@ func (p *proc) signal(sig syscall.Signal, wait time.Duration) bool {
 	_ = syscall.Kill(cmd.Process.Pid, syscall.SIGKILL)
 	<-exited
 	return false
+}
+
+// pause sends SIGSTOP (freeze) or SIGCONT (thaw) to the process.
+func (p *proc) pause(freeze bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.cmd == nil {
+		return
+	}
+	sig := syscall.SIGCONT
+	if freeze {
+		sig = syscall.SIGSTOP
+	}
+	_ = syscall.Kill(p.cmd.Process.Pid, sig)
 }
 
 // kill is kill -9.
@@ -292,5 +305,3 @@ func eventually(t testing.TB, timeout time.Duration, cond func() bool, format st
 		t.Fatalf("after %s: "+format, append([]any{timeout}, args...)...)
 	}
 }
-
-var errNotReady = errors.New("not ready")

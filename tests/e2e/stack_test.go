@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"slices"
 	"strconv"
@@ -26,11 +25,12 @@ import (
 )
 
 // defaultAckWait is HAMMER_DELIVERY_ACK_WAIT's default. Only the
-// deliverer reads that variable, but every service applies the topology
-// when it starts, with the default: a stack whose deliverers use another
-// value sees the deliverer consumer's AckWait change back and forth as
-// services restart, and JetStream then shifts every delayed redelivery
-// by the difference (see the report of this package).
+// deliverer reads that variable; api, fanout and recorder apply the
+// topology with the default when they start, setting the deliverer
+// consumer's AckWait back to it, and JetStream then shifts every
+// redelivery delayed by NakWithDelay by the difference. So the tests that
+// restart one of those services keep the default, and only the others
+// shorten it (so that what a dead deliverer held comes back sooner).
 const defaultAckWait = time.Minute
 
 // stackOptions shape a stack.
@@ -59,9 +59,10 @@ type stack struct {
 
 	outages *outages // when a dependency was down on purpose
 
-	pool *pgxpool.Pool       // the test's own view of the record
-	nc   *nats.Conn          // the test's own view of the streams
-	js   jetstream.JetStream //
+	// The test's own view of the record and of the streams.
+	pool *pgxpool.Pool
+	nc   *nats.Conn
+	js   jetstream.JetStream
 	http *http.Client
 }
 
@@ -127,11 +128,10 @@ func newStack(t testing.TB, opts stackOptions) *stack {
 	require.NoError(t, err)
 
 	// The API first: it creates the topology, retrying until JetStream can
-	// (on a fresh cluster that takes a few seconds). fanout and recorder
-	// once it is in place: they give up if applying it fails at their
-	// start (see the report of this package). The deliverers last, so that
-	// their HAMMER_DELIVERY_ACK_WAIT is the one in force (see
-	// defaultAckWait).
+	// (on a fresh cluster that takes seconds). fanout and recorder once it
+	// is in place: they exit when applying it fails at their start. The
+	// deliverers last, so that their HAMMER_DELIVERY_ACK_WAIT is the one in
+	// force (see defaultAckWait).
 	s.startAndWait(s.api)
 	s.waitTopology(opts, false)
 	s.startAndWait(s.fanout, s.recorder)
@@ -148,8 +148,8 @@ func newStack(t testing.TB, opts stackOptions) *stack {
 
 // waitTopology waits until the streams, consumers and buckets exist and,
 // with ackWait, the deliverer consumer has the deliverers' AckWait. The
-// services answer /readyz once their connections are up, while they may
-// still be applying the topology (see the report of this package).
+// services answer /readyz once their connections are up, whether or not
+// they have applied the topology yet.
 func (s *stack) waitTopology(opts stackOptions, ackWait bool) {
 	s.t.Helper()
 	want := map[string][]string{
@@ -295,24 +295,28 @@ func (o *outages) during(at time.Time) bool {
 	return false
 }
 
-// killBusy kills p (kill -9) at a moment when consumer of stream, which
-// p consumes alone, has messages delivered and not yet acknowledged, so
-// that the crash loses work in hand. It polls for up to five seconds and
-// returns how many were unacknowledged when it looked last.
+// killBusy kills p (kill -9) while it holds work it has not
+// acknowledged, so that the crash loses work in hand: it freezes p
+// (SIGSTOP), looks at consumer of stream, and kills p if messages are
+// waiting for an acknowledgement, else lets it run a moment and tries
+// again, for up to ten seconds. It returns how many were unacknowledged
+// (by every process sharing consumer) when p died.
 func (s *stack) killBusy(p *proc, stream, consumer string) int {
 	s.t.Helper()
 	c, err := s.js.Consumer(context.Background(), stream, consumer)
 	require.NoError(s.t, err)
 	pending := 0
-	waitFor(5*time.Second, func() bool {
+	waitFor(10*time.Second, func() bool {
+		p.pause(true)
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 		defer cancel()
 		info, err := c.Info(ctx)
-		if err != nil {
-			return false
+		if err == nil && info.NumAckPending > 0 {
+			pending = info.NumAckPending
+			return true
 		}
-		pending = info.NumAckPending
-		return pending > 0
+		p.pause(false)
+		return false
 	})
 	p.kill()
 	return pending
@@ -387,7 +391,7 @@ func (s *stack) consumersIdle() (bool, string) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	var busy []string
-	for _, stream := range []string{"MESSAGES", "DELIVERIES", "EVENTS"} {
+	for _, stream := range []string{events.StreamMessages, events.StreamDeliveries, events.StreamEvents} {
 		st, err := s.js.Stream(ctx, stream)
 		if err != nil {
 			return false, err.Error()
@@ -403,125 +407,4 @@ func (s *stack) consumersIdle() (bool, string) {
 		}
 	}
 	return len(busy) == 0, strings.Join(busy, "; ")
-}
-
-// envelope is the body a receiver gets.
-type envelope struct {
-	TopicID        string `json:"topic_id"`
-	SubscriptionID string `json:"subscription_id"`
-	MessageID      string `json:"message_id"`
-	SecretToken    string `json:"secret_token"`
-	Data           []byte `json:"data"`
-	CreatedAt      string `json:"created_at"`
-}
-
-// request is one request a receiver got.
-type request struct {
-	at     time.Time
-	path   string
-	header http.Header
-	body   []byte
-	env    envelope
-}
-
-// behaviour is how a receiver answers: status after delay; stall holds
-// the request until the client gives up.
-type behaviour struct {
-	status int
-	delay  time.Duration
-	stall  bool
-}
-
-// receiver is a webhook endpoint in the test: it records every request
-// and answers as told, first from a script (one behaviour per request),
-// then with its standing behaviour.
-type receiver struct {
-	url string
-	srv *http.Server
-
-	mu       sync.Mutex
-	requests []request
-	script   []behaviour
-	standing behaviour
-	counts   map[string]int // message ID → requests
-	done     chan struct{}
-}
-
-func newReceiver(t testing.TB, script ...behaviour) *receiver {
-	r := &receiver{script: script, standing: behaviour{status: http.StatusOK}, counts: map[string]int{}, done: make(chan struct{})}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	r.url = "http://" + ln.Addr().String()
-	r.srv = &http.Server{Handler: http.HandlerFunc(r.serve), ReadHeaderTimeout: 5 * time.Second}
-	go func() { _ = r.srv.Serve(ln) }()
-	t.Cleanup(func() {
-		close(r.done)
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_ = r.srv.Shutdown(ctx)
-	})
-	return r
-}
-
-func (r *receiver) serve(w http.ResponseWriter, req *http.Request) {
-	body, _ := io.ReadAll(req.Body)
-	got := request{at: time.Now(), path: req.URL.Path, header: req.Header.Clone(), body: body}
-	_ = json.Unmarshal(body, &got.env)
-	r.mu.Lock()
-	r.requests = append(r.requests, got)
-	r.counts[got.env.MessageID]++
-	b := r.standing
-	if len(r.script) > 0 {
-		b, r.script = r.script[0], r.script[1:]
-	}
-	r.mu.Unlock()
-	if b.stall {
-		select {
-		case <-req.Context().Done():
-		case <-r.done:
-		}
-		return
-	}
-	if b.delay > 0 {
-		select {
-		case <-time.After(b.delay):
-		case <-req.Context().Done():
-			return
-		}
-	}
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(b.status)
-	fmt.Fprintf(w, `{"ok": %v}`, b.status < 300)
-}
-
-// set changes the standing behaviour.
-func (r *receiver) set(b behaviour) {
-	r.mu.Lock()
-	r.standing = b
-	r.mu.Unlock()
-}
-
-// got is every request so far.
-func (r *receiver) got() []request {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return append([]request(nil), r.requests...)
-}
-
-// count is the number of requests so far.
-func (r *receiver) count() int {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return len(r.requests)
-}
-
-// perMessage is how many requests each message ID got.
-func (r *receiver) perMessage() map[string]int {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	out := make(map[string]int, len(r.counts))
-	for k, v := range r.counts {
-		out[k] = v
-	}
-	return out
 }
