@@ -459,9 +459,11 @@ func (r *loadRun) verify(t testing.TB) runStats {
 	require.Equal(t, distinct, attempts, "attempts unique per (delivery, attempt)")
 	require.GreaterOrEqual(t, attempts, stats.completed)
 
-	var messages int
-	require.NoError(t, r.s.pool.QueryRow(ctx, `SELECT count(*) FROM messages WHERE id = ANY($1)`, ids).Scan(&messages))
+	var messages, inTopic int
+	require.NoError(t, r.s.pool.QueryRow(ctx, `SELECT count(*) FILTER (WHERE id = ANY($1)), count(*) FROM messages WHERE topic_id = $2`,
+		ids, r.topic).Scan(&messages, &inTopic))
 	require.Equal(t, len(ids), messages, "every accepted message is in the record")
+	require.Equal(t, len(ids)+len(extra), inTopic, "no message in the record that no receiver saw")
 
 	// And the API agrees: nothing pending, nothing failed.
 	for _, status := range []string{"pending", "failed"} {
