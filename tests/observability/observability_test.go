@@ -55,9 +55,9 @@ func TestOneTraceFromAPIToReceiver(t *testing.T) {
 	rec := spans()
 	s := start(t)
 	rcv := newReceiver(t)
-	s.subscribe(t, "traced", rcv.URL+"/hook")
+	subscribe(t, s, "traced", rcv.URL+"/hook")
 
-	s.mustCall(t, http.MethodPost, "/v1/messages", `{"message": {"topic_id": "traced", "data": "hello"}}`, http.StatusOK)
+	s.MustCall(t, http.MethodPost, "/v1/messages", `{"message": {"topic_id": "traced", "data": "hello"}}`, http.StatusOK)
 	testkit.Eventually(t, 15*time.Second, func() bool { return len(rcv.got()) == 1 }, "the receiver got no request")
 	m := traceparent.FindStringSubmatch(rcv.got()[0].Get("traceparent"))
 	require.NotNil(t, m, "the receiver's traceparent: %q", rcv.got()[0].Get("traceparent"))
@@ -102,7 +102,7 @@ func TestOneTraceFromAPIToReceiver(t *testing.T) {
 
 	// A caller that traces its own request: hammer's spans join its trace.
 	const callerTrace = "0af7651916cd43dd8448eb211c80319c"
-	code, body := s.call(t, http.MethodPost, "/v1/messages", `{"message": {"topic_id": "traced", "data": "again"}}`,
+	code, body := s.Call(t, http.MethodPost, "/v1/messages", `{"message": {"topic_id": "traced", "data": "again"}}`,
 		http.Header{"Traceparent": {"00-" + callerTrace + "-b7ad6b7169203331-01"}})
 	require.Equal(t, http.StatusOK, code, "%s", body)
 	testkit.Eventually(t, 15*time.Second, func() bool { return len(rcv.got()) == 2 }, "the receiver got no second request")
@@ -111,7 +111,7 @@ func TestOneTraceFromAPIToReceiver(t *testing.T) {
 	require.Equal(t, callerTrace, m[1])
 
 	// A batch is one API call: its messages share its trace.
-	s.mustCall(t, http.MethodPost, "/v1/messages:batch", `{"messages": [{"topic_id": "traced", "data": "b1"}, {"topic_id": "traced", "data": "b2"}]}`, http.StatusOK)
+	s.MustCall(t, http.MethodPost, "/v1/messages:batch", `{"messages": [{"topic_id": "traced", "data": "b1"}, {"topic_id": "traced", "data": "b2"}]}`, http.StatusOK)
 	testkit.Eventually(t, 15*time.Second, func() bool { return len(rcv.got()) == 4 }, "the receiver did not get the batch")
 	ids := map[string]bool{}
 	for _, h := range rcv.got()[2:] {
@@ -169,10 +169,10 @@ func TestEveryServiceServesItsMetrics(t *testing.T) {
 	t.Parallel()
 	s := start(t)
 	rcv := newReceiver(t)
-	s.subscribe(t, "metered", rcv.URL)
-	msg := s.mustCall(t, http.MethodPost, "/v1/messages", `{"message": {"topic_id": "metered", "data": "m"}}`, http.StatusOK)
+	subscribe(t, s, "metered", rcv.URL)
+	msg := s.MustCall(t, http.MethodPost, "/v1/messages", `{"message": {"topic_id": "metered", "data": "m"}}`, http.StatusOK)
 	testkit.Eventually(t, 15*time.Second, func() bool {
-		list := s.mustCall(t, http.MethodGet, "/v1/deliveries?message_id="+msg["id"].(string), "", http.StatusOK)
+		list := s.MustCall(t, http.MethodGet, "/v1/deliveries?message_id="+msg["id"].(string), "", http.StatusOK)
 		d, _ := list["deliveries"].([]any)
 		return len(d) == 1 && d[0].(map[string]any)["status"] == "completed"
 	}, "the delivery was not recorded completed")
@@ -184,7 +184,7 @@ func TestEveryServiceServesItsMetrics(t *testing.T) {
 	}
 	rows := documentedMetrics(t)
 	for _, service := range []string{"api", "fanout", "deliverer", "recorder"} {
-		body := s.metrics(t, service)
+		body := s.Metrics(t, service)
 		for _, want := range []string{"go_goroutines", "go_memstats_heap_alloc_bytes", "process_cpu_seconds_total"} {
 			require.Contains(t, body, "\n# TYPE "+want+" ", "%s: %s", service, want)
 		}
@@ -200,7 +200,7 @@ func TestEveryServiceServesItsMetrics(t *testing.T) {
 			for _, gauge := range []string{"pending", "ack_pending"} {
 				series := fmt.Sprintf("hammer_jetstream_consumer_%s{consumer=%q,stream=%q} 0\n", gauge, c[1], c[0])
 				testkit.Eventually(t, 10*time.Second, func() bool {
-					return strings.Contains(s.metrics(t, service), series)
+					return strings.Contains(s.Metrics(t, service), series)
 				}, "%s: no %s", service, strings.TrimSpace(series))
 			}
 		}

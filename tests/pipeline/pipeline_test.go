@@ -20,6 +20,7 @@ import (
 	"github.com/hammer-webhooks/hammer/platform/events"
 	"github.com/hammer-webhooks/hammer/platform/testkit"
 	"github.com/hammer-webhooks/hammer/platform/topology"
+	"github.com/hammer-webhooks/hammer/tests/inproc"
 )
 
 // receiver is a webhook endpoint that records what it gets and answers with
@@ -81,14 +82,14 @@ func TestSeedFlow(t *testing.T) {
 	s := setup(t)
 	rcv := newReceiver(t)
 
-	topic := s.mustCall(t, http.MethodPost, "/v1/topics", `{"topic": {"id": "person", "name": "Person"}}`, http.StatusOK)
+	topic := s.MustCall(t, http.MethodPost, "/v1/topics", `{"topic": {"id": "person", "name": "Person"}}`, http.StatusOK)
 	require.Equal(t, "person", topic["id"])
 
-	sub := s.mustCall(t, http.MethodPost, "/v1/subscriptions", fmt.Sprintf(`{"subscription": {"id": "httpbin-post", "topic_id": "person", "name": "Httpbin Post", "url": %q, "secret_token": "my-super-secret-token", "max_delivery_attempts": 5, "delivery_attempt_delay": 60, "delivery_attempt_timeout": 5}}`, rcv.URL+"/post"), http.StatusOK)
+	sub := s.MustCall(t, http.MethodPost, "/v1/subscriptions", fmt.Sprintf(`{"subscription": {"id": "httpbin-post", "topic_id": "person", "name": "Httpbin Post", "url": %q, "secret_token": "my-super-secret-token", "max_delivery_attempts": 5, "delivery_attempt_delay": 60, "delivery_attempt_timeout": 5}}`, rcv.URL+"/post"), http.StatusOK)
 	secret, _ := sub["signing_secret"].(string)
 	require.True(t, strings.HasPrefix(secret, "whsec_"), "signing_secret %q", secret)
 
-	msg := s.mustCall(t, http.MethodPost, "/v1/messages", `{"message": {"topic_id": "person", "data": "{\"name\": \"Allisson\"}"}}`, http.StatusOK)
+	msg := s.MustCall(t, http.MethodPost, "/v1/messages", `{"message": {"topic_id": "person", "data": "{\"name\": \"Allisson\"}"}}`, http.StatusOK)
 	require.Equal(t, "eyJuYW1lIjogIkFsbGlzc29uIn0=", msg["data"])
 	messageID := msg["id"].(string)
 
@@ -109,14 +110,14 @@ func TestSeedFlow(t *testing.T) {
 	// The delivery and its attempt reach Postgres (eventually consistent).
 	var deliveries []any
 	testkit.Eventually(t, 10*time.Second, func() bool {
-		list := s.mustCall(t, http.MethodGet, "/v1/deliveries?message_id="+messageID, "", http.StatusOK)
+		list := s.MustCall(t, http.MethodGet, "/v1/deliveries?message_id="+messageID, "", http.StatusOK)
 		deliveries, _ = list["deliveries"].([]any)
 		return len(deliveries) == 1 && deliveries[0].(map[string]any)["status"] == "completed"
 	}, "the delivery was not recorded completed")
 	deliveryID := deliveries[0].(map[string]any)["id"].(string)
 	require.Equal(t, r.header.Get("webhook-id"), deliveryID, "webhook-id is the delivery ID")
 
-	d := s.mustCall(t, http.MethodGet, "/v1/deliveries/"+deliveryID, "", http.StatusOK)
+	d := s.MustCall(t, http.MethodGet, "/v1/deliveries/"+deliveryID, "", http.StatusOK)
 	require.Equal(t, "completed", d["status"])
 	require.EqualValues(t, 1, d["delivery_attempts"])
 	require.Equal(t, rcv.URL+"/post", d["url"])
@@ -134,7 +135,7 @@ func TestSeedFlow(t *testing.T) {
 
 	var attempts []any
 	testkit.Eventually(t, 10*time.Second, func() bool {
-		list := s.mustCall(t, http.MethodGet, "/v1/delivery-attempts?delivery_id="+deliveryID, "", http.StatusOK)
+		list := s.MustCall(t, http.MethodGet, "/v1/delivery-attempts?delivery_id="+deliveryID, "", http.StatusOK)
 		attempts, _ = list["delivery_attempts"].([]any)
 		return len(attempts) == 1
 	}, "the attempt was not recorded")
@@ -148,7 +149,7 @@ func TestSeedFlow(t *testing.T) {
 	require.True(t, strings.HasPrefix(a["response"].(string), "HTTP/1.1 200 OK\r\n"), "response %q", a["response"])
 	require.Contains(t, a["response"], `{"ok": true}`)
 
-	got := s.mustCall(t, http.MethodGet, "/v1/messages/"+messageID, "", http.StatusOK)
+	got := s.MustCall(t, http.MethodGet, "/v1/messages/"+messageID, "", http.StatusOK)
 	require.Equal(t, msg["data"], got["data"])
 	require.Equal(t, msg["created_at"], got["created_at"])
 }
@@ -159,17 +160,17 @@ func TestReplayLeavesOneRowEach(t *testing.T) {
 	t.Parallel()
 	db := testkit.NewDB(t)
 	n := testkit.NewNATS(t)
-	s := start(t, db, n)
+	s := inproc.Start(t, db, n)
 	flaky := newReceiver(t, http.StatusInternalServerError) // first attempt fails, the retry succeeds
 	steady := newReceiver(t)
 
-	s.mustCall(t, http.MethodPost, "/v1/topics", `{"topic": {"id": "orders", "name": "Orders"}}`, http.StatusOK)
+	s.MustCall(t, http.MethodPost, "/v1/topics", `{"topic": {"id": "orders", "name": "Orders"}}`, http.StatusOK)
 	for id, url := range map[string]string{"flaky": flaky.URL, "steady": steady.URL} {
-		s.mustCall(t, http.MethodPost, "/v1/subscriptions", fmt.Sprintf(`{"subscription": {"id": %q, "topic_id": "orders", "name": %q, "url": %q, "delivery_attempt_delay": 1}}`, id, id, url), http.StatusOK)
+		s.MustCall(t, http.MethodPost, "/v1/subscriptions", fmt.Sprintf(`{"subscription": {"id": %q, "topic_id": "orders", "name": %q, "url": %q, "delivery_attempt_delay": 1}}`, id, id, url), http.StatusOK)
 	}
 	const messages = 3
 	for i := range messages {
-		s.mustCall(t, http.MethodPost, "/v1/messages", fmt.Sprintf(`{"message": {"topic_id": "orders", "data": "order %d"}}`, i), http.StatusOK)
+		s.MustCall(t, http.MethodPost, "/v1/messages", fmt.Sprintf(`{"message": {"topic_id": "orders", "data": "order %d"}}`, i), http.StatusOK)
 	}
 
 	counts := func() (m, d, a, completed int) {
@@ -200,9 +201,9 @@ func TestReplayLeavesOneRowEach(t *testing.T) {
 // the services again: the topology recreates the consumers at the start of
 // every stream, so the recorder reads everything once more. It returns when
 // the recorder has caught up.
-func replayRecorder(t *testing.T, s *stack, db *testkit.DB, n *testkit.NATS) *stack {
+func replayRecorder(t *testing.T, s *inproc.Stack, db *testkit.DB, n *testkit.NATS) *inproc.Stack {
 	t.Helper()
-	s.stop()
+	s.Stop()
 	ctx := context.Background()
 	consumers := map[string]string{
 		events.StreamMessages:   topology.ConsumerRecorderMessages,
@@ -212,7 +213,7 @@ func replayRecorder(t *testing.T, s *stack, db *testkit.DB, n *testkit.NATS) *st
 	for stream, consumer := range consumers {
 		require.NoError(t, n.JS.DeleteConsumer(ctx, stream, consumer))
 	}
-	again := start(t, db, n)
+	again := inproc.Start(t, db, n)
 	testkit.Eventually(t, 20*time.Second, func() bool {
 		for stream, consumer := range consumers {
 			c, err := n.JS.Consumer(ctx, stream, consumer)
@@ -235,31 +236,31 @@ func TestDeletedMessageStaysDeleted(t *testing.T) {
 	t.Parallel()
 	db := testkit.NewDB(t)
 	n := testkit.NewNATS(t)
-	s := start(t, db, n)
+	s := inproc.Start(t, db, n)
 	rcv := newReceiver(t)
-	s.mustCall(t, http.MethodPost, "/v1/topics", `{"topic": {"id": "gone", "name": "Gone"}}`, http.StatusOK)
-	s.mustCall(t, http.MethodPost, "/v1/subscriptions", fmt.Sprintf(`{"subscription": {"id": "gone-sub", "topic_id": "gone", "name": "g", "url": %q}}`, rcv.URL), http.StatusOK)
-	kept := s.mustCall(t, http.MethodPost, "/v1/messages", `{"message": {"topic_id": "gone", "data": "kept"}}`, http.StatusOK)["id"].(string)
-	deleted := s.mustCall(t, http.MethodPost, "/v1/messages", `{"message": {"topic_id": "gone", "data": "deleted"}}`, http.StatusOK)["id"].(string)
+	s.MustCall(t, http.MethodPost, "/v1/topics", `{"topic": {"id": "gone", "name": "Gone"}}`, http.StatusOK)
+	s.MustCall(t, http.MethodPost, "/v1/subscriptions", fmt.Sprintf(`{"subscription": {"id": "gone-sub", "topic_id": "gone", "name": "g", "url": %q}}`, rcv.URL), http.StatusOK)
+	kept := s.MustCall(t, http.MethodPost, "/v1/messages", `{"message": {"topic_id": "gone", "data": "kept"}}`, http.StatusOK)["id"].(string)
+	deleted := s.MustCall(t, http.MethodPost, "/v1/messages", `{"message": {"topic_id": "gone", "data": "deleted"}}`, http.StatusOK)["id"].(string)
 
 	completed := func(id string) bool {
-		list := s.mustCall(t, http.MethodGet, "/v1/deliveries?status=completed&message_id="+id, "", http.StatusOK)
+		list := s.MustCall(t, http.MethodGet, "/v1/deliveries?status=completed&message_id="+id, "", http.StatusOK)
 		return len(list["deliveries"].([]any)) == 1
 	}
 	testkit.Eventually(t, 15*time.Second, func() bool { return completed(kept) && completed(deleted) }, "deliveries not recorded")
 
-	s.mustCall(t, http.MethodDelete, "/v1/messages/"+deleted, "", http.StatusNoContent)
-	s.mustCall(t, http.MethodGet, "/v1/messages/"+deleted, "", http.StatusNotFound)
+	s.MustCall(t, http.MethodDelete, "/v1/messages/"+deleted, "", http.StatusNoContent)
+	s.MustCall(t, http.MethodGet, "/v1/messages/"+deleted, "", http.StatusNotFound)
 
 	s = replayRecorder(t, s, db, n)
-	s.mustCall(t, http.MethodGet, "/v1/messages/"+deleted, "", http.StatusNotFound)
-	list := s.mustCall(t, http.MethodGet, "/v1/deliveries?message_id="+deleted, "", http.StatusOK)
+	s.MustCall(t, http.MethodGet, "/v1/messages/"+deleted, "", http.StatusNotFound)
+	list := s.MustCall(t, http.MethodGet, "/v1/deliveries?message_id="+deleted, "", http.StatusOK)
 	require.Empty(t, list["deliveries"], "a replay recreated the deleted message's delivery")
 	var attempts int
 	require.NoError(t, db.Pool.QueryRow(context.Background(),
 		"SELECT count(*) FROM delivery_attempts a JOIN deliveries d ON d.id = a.delivery_id WHERE d.message_id = $1", deleted).Scan(&attempts))
 	require.Zero(t, attempts)
 	// The other message was replayed as before.
-	s.mustCall(t, http.MethodGet, "/v1/messages/"+kept, "", http.StatusOK)
+	s.MustCall(t, http.MethodGet, "/v1/messages/"+kept, "", http.StatusOK)
 	require.True(t, completed(kept))
 }

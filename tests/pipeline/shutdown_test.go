@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/hammer-webhooks/hammer/platform/testkit"
+	"github.com/hammer-webhooks/hammer/tests/inproc"
 )
 
 // A clean shutdown in the middle of a run hands every delivery back: the
@@ -23,7 +24,7 @@ func TestCleanShutdownHandsBackWork(t *testing.T) {
 	t.Parallel()
 	db := testkit.NewDB(t)
 	n := testkit.NewNATS(t)
-	s := start(t, db, n)
+	s := inproc.Start(t, db, n)
 
 	var mu sync.Mutex
 	receipts := map[string]int{}
@@ -42,8 +43,8 @@ func TestCleanShutdownHandsBackWork(t *testing.T) {
 	}
 
 	const messages = 120
-	s.mustCall(t, http.MethodPost, "/v1/topics", `{"topic": {"id": "slow", "name": "Slow"}}`, http.StatusOK)
-	s.mustCall(t, http.MethodPost, "/v1/subscriptions", fmt.Sprintf(`{"subscription": {"id": "slow-sub", "topic_id": "slow", "name": "s", "url": %q, "max_concurrent_requests": 16}}`, slow.URL), http.StatusOK)
+	s.MustCall(t, http.MethodPost, "/v1/topics", `{"topic": {"id": "slow", "name": "Slow"}}`, http.StatusOK)
+	s.MustCall(t, http.MethodPost, "/v1/subscriptions", fmt.Sprintf(`{"subscription": {"id": "slow-sub", "topic_id": "slow", "name": "s", "url": %q, "max_concurrent_requests": 16}}`, slow.URL), http.StatusOK)
 	body := `{"messages": [`
 	for i := range messages {
 		if i > 0 {
@@ -51,15 +52,15 @@ func TestCleanShutdownHandsBackWork(t *testing.T) {
 		}
 		body += fmt.Sprintf(`{"topic_id": "slow", "data": "m%d"}`, i)
 	}
-	s.mustCall(t, http.MethodPost, "/v1/messages:batch", body+`]}`, http.StatusOK)
+	s.MustCall(t, http.MethodPost, "/v1/messages:batch", body+`]}`, http.StatusOK)
 
 	testkit.Eventually(t, 20*time.Second, func() bool { return received() >= 20 }, "deliveries did not start")
-	s.stop()
+	s.Stop()
 	stoppedWith := received()
 	require.Less(t, stoppedWith, messages, "the run ended before the shutdown; nothing was handed back")
 
 	restarted := time.Now()
-	start(t, db, n)
+	inproc.Start(t, db, n)
 	var completed int
 	testkit.Eventually(t, 30*time.Second, func() bool {
 		require.NoError(t, db.Pool.QueryRow(context.Background(),
