@@ -14,6 +14,7 @@ import (
 	"sort"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -126,4 +127,19 @@ func NewServer(h http.Handler) *http.Server {
 		WriteTimeout:      60 * time.Second,
 		IdleTimeout:       120 * time.Second,
 	}
+}
+
+// NATSConnected is ready while nc is connected.
+func NATSConnected(nc *nats.Conn) Check {
+	return func(context.Context) error {
+		if status := nc.Status(); status != nats.CONNECTED {
+			return fmt.Errorf("nats connection is %s", status)
+		}
+		return nil
+	}
+}
+
+// Ping is ready while p answers a ping; a *pgxpool.Pool is one.
+func Ping(p interface{ Ping(context.Context) error }) Check {
+	return func(ctx context.Context) error { return p.Ping(ctx) }
 }

@@ -222,10 +222,10 @@ func (s *Server) Handler() http.Handler { return s.echo }
 // Checks are what /readyz asks: the API needs Postgres and JetStream.
 func (s *Server) Checks() map[string]ops.Check {
 	return map[string]ops.Check{
-		"postgres": func(ctx context.Context) error { return s.pool.Ping(ctx) },
+		"postgres": ops.Ping(s.pool),
 		"nats": func(ctx context.Context) error {
-			if st := s.nc.Status(); st != nats.CONNECTED {
-				return fmt.Errorf("nats is %s", st)
+			if err := ops.NATSConnected(s.nc)(ctx); err != nil {
+				return err
 			}
 			_, err := s.js.AccountInfo(ctx)
 			return err

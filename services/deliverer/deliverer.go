@@ -133,14 +133,7 @@ func New(opts Options) (*Service, error) {
 
 // Checks is what /readyz asks of the deliverer: NATS only.
 func (s *Service) Checks() map[string]ops.Check {
-	return map[string]ops.Check{
-		"nats": func(context.Context) error {
-			if st := s.nc.Status(); st != nats.CONNECTED {
-				return fmt.Errorf("nats connection is %s", st)
-			}
-			return nil
-		},
-	}
+	return map[string]ops.Check{"nats": ops.NATSConnected(s.nc)}
 }
 
 // job is a delivery event handed to a worker.

@@ -120,15 +120,7 @@ func New(opts Options) (*Service, error) {
 // Checks are what /readyz asks of the recorder: it reads NATS and writes
 // Postgres.
 func (s *Service) Checks() map[string]ops.Check {
-	return map[string]ops.Check{
-		"postgres": func(ctx context.Context) error { return s.pool.Ping(ctx) },
-		"nats": func(context.Context) error {
-			if status := s.nc.Status(); status != nats.CONNECTED {
-				return fmt.Errorf("nats connection is %s", status)
-			}
-			return nil
-		},
-	}
+	return map[string]ops.Check{"postgres": ops.Ping(s.pool), "nats": ops.NATSConnected(s.nc)}
 }
 
 // Run applies the topology and records events until ctx is cancelled. On
