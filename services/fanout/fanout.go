@@ -121,11 +121,22 @@ func (s *Service) Checks() map[string]ops.Check {
 // (the durable consumer was deleted, say), Run applies the topology again
 // and resumes.
 func (s *Service) Run(ctx context.Context) error {
-	if err := topology.Ensure(ctx, s.js, s.cfg.Topology()); err != nil {
+	// A JetStream cluster still electing leaders, or a NATS restarting,
+	// times the topology out for a while: retry rather than exit.
+	for wait := 250 * time.Millisecond; ; wait = min(2*wait, 10*time.Second) {
+		err := topology.Ensure(ctx, s.js, s.cfg.Topology())
+		if err == nil {
+			break
+		}
 		if ctx.Err() != nil {
 			return nil
 		}
-		return fmt.Errorf("fanout: %w", err)
+		s.log.Warn("applying topology; will retry", zap.Error(err), zap.Duration("retry_in", wait))
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(wait):
+		}
 	}
 	s.log.Info("fanout started", zap.Int("batch_size", s.batchSize))
 	for {
