@@ -43,6 +43,7 @@ type options struct {
 	keepLogs    bool
 	profile     string
 	profileFor  time.Duration
+	idle        time.Duration
 }
 
 func main() {
@@ -54,7 +55,8 @@ func main() {
 	flag.IntVar(&o.publishers, "publishers", 16, "concurrent publishers")
 	flag.IntVar(&o.batch, "batch", 0, "messages per POST /v1/messages:batch; 0 publishes one message per request")
 	flag.Float64Var(&o.rate, "rate", 0, "messages per second offered (open loop); 0 publishes as fast as the API answers")
-	flag.IntVar(&o.deadBacklog, "dead-backlog", 0, "first hold this many retries for an always-500 receiver (delay 60 s)")
+	flag.IntVar(&o.deadBacklog, "dead-backlog", 0, "first hold this many retries for an always-500 receiver (delay 10 min)")
+	flag.DurationVar(&o.idle, "idle", 0, "before publishing, measure the CPU hammer and PostgreSQL use for this long with nothing to do (but the held retries)")
 	flag.IntVar(&o.payload, "payload", 256, "bytes of data per message")
 	flag.DurationVar(&o.timeout, "timeout", 5*time.Minute, "give up after this long")
 	flag.StringVar(&o.label, "label", "", "a name for this run, copied into the summary")
@@ -83,6 +85,7 @@ type summary struct {
 	DeliveriesPerSecond float64            `json:"deliveries_per_s"`
 	RecordedSeconds     float64            `json:"seconds_until_all_recorded"`
 	LatencyMillis       map[string]float64 `json:"receipt_latency_ms"`
+	IdlePercent         map[string]float64 `json:"idle_cpu_percent_of_a_core,omitempty"`
 	Processes           []processUsage     `json:"processes,omitempty"`
 	CPUPer1000          float64            `json:"cpu_seconds_per_1000_deliveries,omitempty"`
 	// LoadAverage is the machine's 1-minute load average when publishing
@@ -164,6 +167,20 @@ func run(o options) error {
 		}
 	}
 
+	var idle map[string]float64
+	if o.idle > 0 && dev != nil {
+		idle = map[string]float64{}
+		start := dev.usage()
+		select {
+		case <-time.After(o.idle):
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		for _, p := range diff(start, dev.usage()) {
+			idle[p.Name] = round(100 * p.CPUSeconds / o.idle.Seconds())
+		}
+	}
+
 	var before []processUsage
 	if dev != nil {
 		before = dev.usage()
@@ -200,6 +217,7 @@ func run(o options) error {
 		DeliveriesPerSecond: round(float64(total) / delivered.Seconds()),
 		RecordedSeconds:     round(recorded.Seconds()),
 		LatencyMillis:       rcv.percentiles(),
+		IdlePercent:         idle,
 		LoadAverage:         [2]float64{loadBefore, loadAverage()},
 	}
 	if dev != nil {
@@ -303,8 +321,8 @@ func publish(ctx context.Context, c *client, o options, topic string) error {
 }
 
 // holdBacklog makes n deliveries to a receiver that always fails with a
-// 60 s retry delay, and waits until each has made its first attempt: n held
-// retries then sit in JetStream while the measured run goes on.
+// 10-minute retry delay, and waits until each has made its first attempt: n
+// held retries then sit in JetStream for the rest of the run.
 func holdBacklog(ctx context.Context, c *client, run string, n int) error {
 	var attempts atomic.Int64
 	dead := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
@@ -316,7 +334,7 @@ func holdBacklog(ctx context.Context, c *client, run string, n int) error {
 	if err := c.post(ctx, "/v1/topics", fmt.Sprintf(`{"topic": {"id": %q, "name": "dead"}}`, topic), nil); err != nil {
 		return err
 	}
-	body := fmt.Sprintf(`{"subscription": {"id": "%s-dead", "topic_id": %q, "name": "dead", "url": %q, "delivery_attempt_delay": 60, "max_delivery_attempts": 5}}`, run, topic, dead.URL)
+	body := fmt.Sprintf(`{"subscription": {"id": "%s-dead", "topic_id": %q, "name": "dead", "url": %q, "delivery_attempt_delay": 600, "max_delivery_attempts": 5}}`, run, topic, dead.URL)
 	if err := c.post(ctx, "/v1/subscriptions", body, nil); err != nil {
 		return err
 	}
