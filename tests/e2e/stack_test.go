@@ -127,14 +127,12 @@ func newStack(t testing.TB, opts stackOptions) *stack {
 	s.js, err = jetstream.New(nc)
 	require.NoError(t, err)
 
-	// The API first: it creates the topology, retrying until JetStream can
-	// (on a fresh cluster that takes seconds). fanout and recorder once it
-	// is in place: they exit when applying it fails at their start. The
-	// deliverers last, so that their HAMMER_DELIVERY_ACK_WAIT is the one in
-	// force (see defaultAckWait).
-	s.startAndWait(s.api)
+	// Every service applies the topology when it starts, retrying until
+	// JetStream can (on a fresh cluster that takes seconds). The
+	// deliverers start last, so that their HAMMER_DELIVERY_ACK_WAIT is the
+	// one in force (see defaultAckWait).
+	s.startAndWait(s.api, s.fanout, s.recorder)
 	s.waitTopology(opts, false)
-	s.startAndWait(s.fanout, s.recorder)
 	s.startAndWait(s.deliverers...)
 	s.waitTopology(opts, true)
 	s.requireNoCrashes()
