@@ -4,6 +4,7 @@
 package topology
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -39,14 +40,21 @@ type Config struct {
 	// DelivererAckWait is how long a delivery event may stay unacknowledged
 	// before JetStream hands it to another deliverer. The deliverer reports
 	// progress during long requests, so it only needs to exceed the gap
-	// between progress reports and a crashed deliverer's pause.
+	// between progress reports and a crashed deliverer's pause. Only the
+	// deliverer, which reads HAMMER_DELIVERY_ACK_WAIT, sets it; zero keeps
+	// what the consumer has (DefaultDelivererAckWait for a new one), so that
+	// another service starting never resets the deliverer's choice.
 	DelivererAckWait time.Duration
 }
 
 // DefaultConfig is the topology of a single server.
 func DefaultConfig() Config {
-	return Config{Replicas: 1, MaxAge: 7 * 24 * time.Hour, MaxBytes: -1, DelivererAckWait: time.Minute}
+	return Config{Replicas: 1, MaxAge: 7 * 24 * time.Hour, MaxBytes: -1}
 }
+
+// DefaultDelivererAckWait is the deliverer consumer's AckWait when no
+// deliverer has set one yet.
+const DefaultDelivererAckWait = time.Minute
 
 // IdempotencyWindow is how long an Idempotency-Key is remembered.
 const IdempotencyWindow = 24 * time.Hour
@@ -103,7 +111,7 @@ func Consumers(c Config) map[string][]jetstream.ConsumerConfig {
 			durable(ConsumerRecorderMessages, 30*time.Second, 20_000),
 		},
 		events.StreamDeliveries: {
-			durable(ConsumerDeliverer, c.DelivererAckWait, 1_000_000),
+			durable(ConsumerDeliverer, cmp.Or(c.DelivererAckWait, DefaultDelivererAckWait), 1_000_000),
 			durable(ConsumerRecorderDeliveries, 30*time.Second, 20_000),
 		},
 		events.StreamEvents: {
@@ -154,17 +162,39 @@ func Ensure(ctx context.Context, js jetstream.JetStream, c Config) error {
 			return fmt.Errorf("ensuring stream %s: %w", sc.Name, err)
 		}
 		for _, cc := range consumers[sc.Name] {
-			if err := ensureConsumer(ctx, stream, cc); err != nil {
+			keepAckWait := cc.Durable == ConsumerDeliverer && c.DelivererAckWait == 0
+			if err := ensureConsumer(ctx, stream, cc, keepAckWait); err != nil {
 				return fmt.Errorf("ensuring consumer %s on %s: %w", cc.Durable, sc.Name, err)
 			}
 		}
 	}
 	for _, kc := range Buckets(c) {
-		if _, err := js.CreateOrUpdateKeyValue(ctx, kc); err != nil {
+		if err := ensureBucket(ctx, js, kc); err != nil {
 			return fmt.Errorf("ensuring bucket %s: %w", kc.Bucket, err)
 		}
 	}
 	return nil
+}
+
+func ensureBucket(ctx context.Context, js jetstream.JetStream, want jetstream.KeyValueConfig) error {
+	kv, err := js.KeyValue(ctx, want.Bucket)
+	if err == nil {
+		st, err := kv.Status(ctx)
+		if err != nil {
+			return err
+		}
+		replicas := want.Replicas
+		if bs, ok := st.(*jetstream.KeyValueBucketStatus); ok {
+			replicas = bs.StreamInfo().Config.Replicas
+		}
+		if st.TTL() == want.TTL && st.History() == int64(want.History) && replicas == want.Replicas {
+			return nil
+		}
+	} else if !errors.Is(err, jetstream.ErrBucketNotFound) {
+		return err
+	}
+	_, err = js.CreateOrUpdateKeyValue(ctx, want)
+	return err
 }
 
 func ensureStream(ctx context.Context, js jetstream.JetStream, want jetstream.StreamConfig) (jetstream.Stream, error) {
@@ -186,10 +216,15 @@ func ensureStream(ctx context.Context, js jetstream.JetStream, want jetstream.St
 	return js.CreateOrUpdateStream(ctx, want)
 }
 
-func ensureConsumer(ctx context.Context, stream jetstream.Stream, want jetstream.ConsumerConfig) error {
+// ensureConsumer creates or updates a durable consumer; keepAckWait leaves
+// an existing consumer's AckWait as it is.
+func ensureConsumer(ctx context.Context, stream jetstream.Stream, want jetstream.ConsumerConfig, keepAckWait bool) error {
 	consumer, err := stream.Consumer(ctx, want.Durable)
 	if err == nil {
 		have := consumer.CachedInfo().Config
+		if keepAckWait {
+			want.AckWait = have.AckWait
+		}
 		if have.AckPolicy == want.AckPolicy && have.DeliverPolicy == want.DeliverPolicy &&
 			have.AckWait == want.AckWait && have.MaxDeliver == want.MaxDeliver &&
 			have.MaxAckPending == want.MaxAckPending && have.MaxWaiting == want.MaxWaiting &&

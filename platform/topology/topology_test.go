@@ -21,6 +21,9 @@ func TestEnsureIsIdempotentAndUpdates(t *testing.T) {
 
 	require.NoError(t, topology.Ensure(ctx, n.JS, cfg))
 	require.NoError(t, topology.Ensure(ctx, n.JS, cfg), "applying twice changes nothing")
+	c0, err := n.JS.Consumer(ctx, events.StreamDeliveries, topology.ConsumerDeliverer)
+	require.NoError(t, err)
+	require.Equal(t, topology.DefaultDelivererAckWait, c0.CachedInfo().Config.AckWait, "a new deliverer consumer gets the default")
 
 	for _, name := range []string{events.StreamMessages, events.StreamDeliveries, events.StreamEvents} {
 		s, err := n.JS.Stream(ctx, name)
@@ -62,6 +65,14 @@ func TestEnsureIsIdempotentAndUpdates(t *testing.T) {
 	info, err = c.Info(ctx)
 	require.NoError(t, err)
 	require.Equal(t, 2*time.Minute, info.Config.AckWait)
+
+	// Another service (which does not read HAMMER_DELIVERY_ACK_WAIT) applying
+	// the topology keeps the deliverer's AckWait.
+	cfg.DelivererAckWait = 0
+	require.NoError(t, topology.Ensure(ctx, n.JS, cfg))
+	info, err = c.Info(ctx)
+	require.NoError(t, err)
+	require.Equal(t, 2*time.Minute, info.Config.AckWait, "another service reset the deliverer's AckWait")
 
 	kv, err := n.JS.KeyValue(ctx, events.BucketIdempotency)
 	require.NoError(t, err)

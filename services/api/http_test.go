@@ -58,6 +58,7 @@ func TestAuth(t *testing.T) {
 	t.Run("tokens set", func(t *testing.T) {
 		t.Parallel()
 		b := setup(t, withTokens("first-token", "second-token"))
+		b.run(nil)
 		for _, h := range []string{"", "Bearer", "Bearer ", "Bearer wrong", "Basic Zmlyc3QtdG9rZW4=", "first-token", "Bearer first-token-and-more", "Bearer first"} {
 			r := b.fails(http.StatusUnauthorized, "unauthorized", "GET", "/v1/topics", "", "Authorization", h)
 			require.Equal(t, `Bearer realm="hammer"`, r.Header.Get("WWW-Authenticate"))
@@ -138,8 +139,12 @@ func TestHealth(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
 	require.Equal(t, map[string]any{"status": "ok"}, b.ok(http.StatusOK, "GET", "/healthz", ""))
+	r := b.do("GET", "/readyz", "")
+	require.Equal(t, http.StatusServiceUnavailable, r.Code, "not ready before the streams and the bucket are")
+	require.Contains(t, r.json(t)["checks"].(map[string]any)["jetstream"], "not ready")
+	b.run(nil)
 	ready := b.ok(http.StatusOK, "GET", "/readyz", "")
-	require.Equal(t, map[string]any{"nats": "ok", "postgres": "ok"}, ready["checks"])
+	require.Equal(t, map[string]any{"jetstream": "ok", "nats": "ok", "postgres": "ok"}, ready["checks"])
 
 	// A Postgres that cannot be reached (nothing listens on port 1).
 	pool, err := pgxpool.New(context.Background(), "postgres://hammer:x@127.0.0.1:1/hammer?connect_timeout=1")
@@ -148,7 +153,7 @@ func TestHealth(t *testing.T) {
 	down, err := New(Options{Config: b.srv.cfg, Pool: pool, NATS: b.nats.Conn, Logger: b.srv.log})
 	require.NoError(t, err)
 	b.srv = down
-	r := b.do("GET", "/readyz", "")
+	r = b.do("GET", "/readyz", "")
 	require.Equal(t, http.StatusServiceUnavailable, r.Code)
 	checks := r.json(t)["checks"].(map[string]any)
 	require.NotEqual(t, "ok", checks["postgres"])

@@ -117,6 +117,7 @@ func TestPublishSizeLimits(t *testing.T) {
 func TestPublishNATSDown(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
+	b.run(nil)
 	b.createTopic("t")
 	b.ok(http.StatusOK, "POST", "/v1/messages", `{"message": {"topic_id": "t", "data": "before"}}`)
 

@@ -223,6 +223,16 @@ func (s *Server) Handler() http.Handler { return s.echo }
 func (s *Server) Checks() map[string]ops.Check {
 	return map[string]ops.Check{
 		"postgres": ops.Ping(s.pool),
+		// Until the streams exist and the subscriptions bucket is rebuilt,
+		// a publish or a deliverer's lookup could miss.
+		"jetstream": func(context.Context) error {
+			select {
+			case <-s.prepared:
+				return nil
+			default:
+				return errors.New("streams and the subscriptions bucket are not ready yet")
+			}
+		},
 		"nats": func(ctx context.Context) error {
 			if err := ops.NATSConnected(s.nc)(ctx); err != nil {
 				return err
