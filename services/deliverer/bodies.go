@@ -5,10 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/golang-lru/v2/simplelru"
 	"github.com/nats-io/nats.go/jetstream"
+	"go.uber.org/zap"
 
 	"github.com/hammer-webhooks/hammer/platform/events"
 )
@@ -30,7 +32,8 @@ const (
 // bodies reads messages from MESSAGES by sequence (a direct get) through an
 // LRU cache bounded in bytes: a message to many subscriptions is read once
 // for all their first attempts. Retries read the stream again, so that a
-// message deleted since is noticed.
+// message deleted since is noticed. prefetch fills the cache as messages
+// are accepted, so that first attempts need no read at all.
 type bodies struct {
 	stream jetstream.Stream
 
@@ -39,6 +42,9 @@ type bodies struct {
 	bytes int
 	max   int
 	ttl   time.Duration
+
+	// prefetched is the stream sequence prefetch saw last.
+	prefetched atomic.Uint64
 }
 
 type cachedMessage struct {
@@ -112,6 +118,70 @@ func (b *bodies) add(seq uint64, m events.Message) {
 			break
 		}
 	}
+}
+
+// prefetchShare is the part of the cache prefetching may fill: it never
+// evicts, so bodies that waiting deliveries were given stay, and beyond it
+// deliveries read their bodies one by one as before.
+const prefetchShare = 0.75
+
+// prefetch reads MESSAGES from now on into the cache until ctx ends. A
+// direct get costs a round trip through the stream's single loop, which
+// also stores every message accepted: while the API takes messages fast,
+// deliveries waiting each on its own body stall. Reading them in bulk as
+// they arrive costs one delivery of an unacknowledged ordered consumer per
+// message instead.
+func (b *bodies) prefetch(ctx context.Context, js jetstream.JetStream, log *zap.Logger) {
+	for ctx.Err() == nil {
+		if err := b.consume(ctx, js); err != nil && ctx.Err() == nil {
+			log.Warn("prefetching message bodies; deliveries read them one by one meanwhile", zap.Error(err))
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(time.Second):
+		}
+	}
+}
+
+func (b *bodies) consume(ctx context.Context, js jetstream.JetStream) error {
+	cons, err := js.OrderedConsumer(ctx, events.StreamMessages, jetstream.OrderedConsumerConfig{
+		DeliverPolicy: jetstream.DeliverNewPolicy,
+	})
+	if err != nil {
+		return fmt.Errorf("creating an ordered consumer of %s: %w", events.StreamMessages, err)
+	}
+	cc, err := cons.Consume(func(msg jetstream.Msg) {
+		meta, err := msg.Metadata()
+		if err != nil {
+			return
+		}
+		defer b.prefetched.Store(meta.Sequence.Stream)
+		if m, err := events.MessageFromHeaders(msg.Headers(), msg.Data()); err == nil {
+			b.offer(meta.Sequence.Stream, m)
+		}
+	}, jetstream.PullMaxMessagesWithBytesLimit(1024, 16<<20))
+	if err != nil {
+		return fmt.Errorf("consuming %s: %w", events.StreamMessages, err)
+	}
+	defer cc.Stop()
+	select {
+	case <-ctx.Done():
+		return nil
+	case <-cc.Closed():
+		return errors.New("the ordered consumer stopped")
+	}
+}
+
+// offer caches a prefetched message if it fits in the prefetch share.
+func (b *bodies) offer(seq uint64, m events.Message) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if float64(b.bytes+len(m.Data)) > prefetchShare*float64(b.max) ||
+		float64(b.lru.Len()) >= prefetchShare*bodyCacheEntries || b.lru.Contains(seq) {
+		return
+	}
+	b.lru.Add(seq, cachedMessage{msg: m, fetched: time.Now()})
+	b.bytes += len(m.Data)
 }
 
 func (b *bodies) forget(seq uint64) {

@@ -181,6 +181,7 @@ func (s *Service) Run(ctx context.Context) error {
 	watchCtx, stopWatch := context.WithCancel(ctx)
 	var watching sync.WaitGroup
 	watching.Go(func() { s.subs.run(watchCtx) })
+	watching.Go(func() { s.bodies.prefetch(watchCtx, js, s.log) })
 	defer func() { stopWatch(); watching.Wait() }()
 
 	jobs := make(chan job)
