@@ -120,6 +120,13 @@ func (b *bodies) add(seq uint64, m events.Message) {
 	}
 }
 
+// The prefetching consumer: named for what it is, and gone soon after the
+// deliverer that read it.
+const (
+	prefetchName     = "deliverer-bodies"
+	prefetchInactive = 10 * time.Second
+)
+
 // prefetchShare is the part of the cache prefetching may fill: it never
 // evicts, so bodies that waiting deliveries were given stay, and beyond it
 // deliveries read their bodies one by one as before.
@@ -145,11 +152,23 @@ func (b *bodies) prefetch(ctx context.Context, js jetstream.JetStream, log *zap.
 
 func (b *bodies) consume(ctx context.Context, js jetstream.JetStream) error {
 	cons, err := js.OrderedConsumer(ctx, events.StreamMessages, jetstream.OrderedConsumerConfig{
+		NamePrefix:    prefetchName,
 		DeliverPolicy: jetstream.DeliverNewPolicy,
+		// The server drops it this long after its deliverer went away.
+		InactiveThreshold: prefetchInactive,
 	})
 	if err != nil {
 		return fmt.Errorf("creating an ordered consumer of %s: %w", events.StreamMessages, err)
 	}
+	defer func() {
+		// Stopping leaves the consumer on the server: remove it now rather
+		// than when it has been inactive long enough.
+		if info := cons.CachedInfo(); info != nil {
+			dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+			_ = js.DeleteConsumer(dctx, events.StreamMessages, info.Name)
+			cancel()
+		}
+	}()
 	cc, err := cons.Consume(func(msg jetstream.Msg) {
 		meta, err := msg.Metadata()
 		if err != nil {

@@ -3,6 +3,7 @@ package deliverer
 import (
 	"context"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -75,10 +76,20 @@ func TestPrefetchCachesMessagesAsTheyAreAccepted(t *testing.T) {
 	require.NoError(t, err, "and is read when needed")
 	require.Equal(t, "the last", string(read.Data))
 
+	prefetching := func() (found bool) {
+		names := stream.ConsumerNames(context.Background())
+		for name := range names.Name() {
+			found = found || strings.HasPrefix(name, prefetchName)
+		}
+		require.NoError(t, names.Err())
+		return found
+	}
+	require.True(t, prefetching(), "a consumer named for prefetching reads MESSAGES")
 	cancel()
 	select {
 	case <-done:
 	case <-time.After(10 * time.Second):
 		t.Fatal("prefetch did not stop")
 	}
+	require.False(t, prefetching(), "the prefetching consumer outlived prefetch")
 }
