@@ -44,6 +44,7 @@ type options struct {
 	profile     string
 	profileFor  time.Duration
 	idle        time.Duration
+	timeline    time.Duration
 }
 
 func main() {
@@ -61,6 +62,7 @@ func main() {
 	flag.DurationVar(&o.timeout, "timeout", 5*time.Minute, "give up after this long")
 	flag.StringVar(&o.label, "label", "", "a name for this run, copied into the summary")
 	flag.BoolVar(&o.keepLogs, "keep-logs", false, "print hammer's log path and keep it")
+	flag.DurationVar(&o.timeline, "timeline", 0, "print to stderr, per interval of this length, how many deliveries were accepted and received")
 	flag.StringVar(&o.profile, "profile", "", "write pprof profiles of hammer dev under load to this directory (starts it with HAMMER_PPROF=true)")
 	flag.DurationVar(&o.profileFor, "profile-seconds", 8*time.Second, "length of the CPU profile taken from the start of publishing")
 	flag.Parse()
@@ -191,6 +193,17 @@ func run(o options) error {
 	if prof != nil {
 		prof.startCPU(ctx, o.profileFor)
 	}
+	var samples *sampler
+	if o.timeline > 0 && dev != nil {
+		var onStall func()
+		if prof != nil {
+			onStall = func() {
+				fmt.Fprintln(os.Stderr, "loadgen: the deliverer stalled; saving every goroutine's stack")
+				_ = prof.fetch(ctx, "/debug/pprof/goroutine?debug=2", "stall-goroutines.txt", 30*time.Second)
+			}
+		}
+		samples = startSampler(ctx, dev.opsURL, o.timeline, onStall)
+	}
 	if err := publish(ctx, c, o, topic); err != nil {
 		return err
 	}
@@ -244,6 +257,13 @@ func run(o options) error {
 			return err
 		}
 		fmt.Fprintf(os.Stderr, "loadgen: profiles in %s\n", o.profile)
+	}
+	if o.timeline > 0 {
+		var series []map[string]float64
+		if samples != nil {
+			series = samples.finish()
+		}
+		rcv.printTimeline(os.Stderr, began, o.timeline, series)
 	}
 	out, _ := json.MarshalIndent(s, "", "  ")
 	fmt.Println(string(out))
@@ -393,6 +413,8 @@ type receivers struct {
 	servers    []*httptest.Server
 	seen       map[string]bool
 	latencies  []time.Duration
+	accepted   []time.Time // created_at of each delivery counted
+	received   []time.Time
 	want       int
 	all        chan struct{}
 	duplicates atomic.Int64
@@ -408,7 +430,7 @@ func newReceivers(want int) *receivers {
 func (r *receivers) expect(n int) <-chan struct{} {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.latencies = r.latencies[:0]
+	r.latencies, r.accepted, r.received = r.latencies[:0], r.accepted[:0], r.received[:0]
 	r.want, r.all = n, make(chan struct{})
 	return r.all
 }
@@ -433,6 +455,8 @@ func (r *receivers) handle(w http.ResponseWriter, req *http.Request) {
 	} else {
 		r.seen[id] = true
 		r.latencies = append(r.latencies, now.Sub(env.CreatedAt))
+		r.accepted = append(r.accepted, env.CreatedAt)
+		r.received = append(r.received, now)
 		if len(r.latencies) == r.want {
 			close(r.all)
 		}

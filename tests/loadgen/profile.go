@@ -33,9 +33,18 @@ func newProfiler(opsURL, dir, label string) (*profiler, error) {
 	return &profiler{opsURL: opsURL, dir: dir, prefix: prefix}, nil
 }
 
-// startCPU begins a CPU profile of d in the background; waitCPU collects it.
+// startCPU begins a CPU profile of d in the background, and takes the
+// goroutines' stacks halfway through; waitCPU collects the CPU profile.
 func (p *profiler) startCPU(ctx context.Context, d time.Duration) {
 	p.cpu = make(chan error, 1)
+	go func() {
+		// Where every goroutine waits, halfway through the CPU profile.
+		select {
+		case <-time.After(d / 2):
+			_ = p.fetch(ctx, "/debug/pprof/goroutine?debug=1", "goroutines.txt", 30*time.Second)
+		case <-ctx.Done():
+		}
+	}()
 	go func() {
 		secs := max(int(d.Seconds()), 1)
 		p.cpu <- p.fetch(ctx, fmt.Sprintf("/debug/pprof/profile?seconds=%d", secs), "cpu.pprof", d+30*time.Second)
