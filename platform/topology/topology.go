@@ -157,19 +157,24 @@ func Ensure(ctx context.Context, js jetstream.JetStream, c Config) error {
 	defer ensureMu.Unlock()
 	consumers := Consumers(c)
 	for _, sc := range Streams(c) {
-		stream, err := ensureStream(ctx, js, sc)
+		var stream jetstream.Stream
+		err := step(ctx, func(ctx context.Context) (err error) {
+			stream, err = ensureStream(ctx, js, sc)
+			return err
+		})
 		if err != nil {
 			return fmt.Errorf("ensuring stream %s: %w", sc.Name, err)
 		}
 		for _, cc := range consumers[sc.Name] {
 			keepAckWait := cc.Durable == ConsumerDeliverer && c.DelivererAckWait == 0
-			if err := ensureConsumer(ctx, stream, cc, keepAckWait); err != nil {
+			err := step(ctx, func(ctx context.Context) error { return ensureConsumer(ctx, stream, cc, keepAckWait) })
+			if err != nil {
 				return fmt.Errorf("ensuring consumer %s on %s: %w", cc.Durable, sc.Name, err)
 			}
 		}
 	}
 	for _, kc := range Buckets(c) {
-		if err := ensureBucket(ctx, js, kc); err != nil {
+		if err := step(ctx, func(ctx context.Context) error { return ensureBucket(ctx, js, kc) }); err != nil {
 			return fmt.Errorf("ensuring bucket %s: %w", kc.Bucket, err)
 		}
 	}
@@ -195,6 +200,24 @@ func ensureBucket(ctx context.Context, js jetstream.JetStream, want jetstream.Ke
 	}
 	_, err = js.CreateOrUpdateKeyValue(ctx, want)
 	return err
+}
+
+// stepTimeout bounds one step of Ensure. A JetStream cluster that is still
+// electing leaders may leave a request unanswered; a short bound lets the
+// step be asked again instead of waiting out the caller's whole deadline.
+const stepTimeout = 5 * time.Second
+
+// step runs one idempotent step of Ensure, asking again after a timeout
+// until ctx ends.
+func step(ctx context.Context, fn func(context.Context) error) error {
+	for {
+		sctx, cancel := context.WithTimeout(ctx, stepTimeout)
+		err := fn(sctx)
+		cancel()
+		if err == nil || ctx.Err() != nil || !errors.Is(err, context.DeadlineExceeded) {
+			return err
+		}
+	}
 }
 
 func ensureStream(ctx context.Context, js jetstream.JetStream, want jetstream.StreamConfig) (jetstream.Stream, error) {

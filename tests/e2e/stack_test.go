@@ -396,6 +396,12 @@ func (s *stack) consumersIdle() (bool, string) {
 		}
 		lister := st.ListConsumers(ctx)
 		for info := range lister.Info() {
+			// Only hammer's durable consumers carry work; an ephemeral one
+			// (a deliverer's read-ahead of message bodies) left by a killed
+			// process lingers with messages pending until it expires.
+			if info.Config.Durable == "" {
+				continue
+			}
 			if info.NumPending > 0 || info.NumAckPending > 0 {
 				busy = append(busy, fmt.Sprintf("%s/%s pending %d ack-pending %d", stream, info.Name, info.NumPending, info.NumAckPending))
 			}
