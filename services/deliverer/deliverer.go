@@ -194,6 +194,7 @@ func (s *Service) Run(ctx context.Context) error {
 
 	cc, err := consumer.Consume(func(msg jetstream.Msg) { s.dispatch(msg, jobs, stopping) },
 		jetstream.PullMaxMessages(s.cfg.DeliveryConcurrency),
+		jetstream.PullHeartbeat(topology.PullHeartbeat),
 		jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
 			s.log.Warn("consuming deliveries", zap.Error(err))
 		}))

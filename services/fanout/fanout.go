@@ -183,6 +183,7 @@ func (s *Service) consume(ctx context.Context) error {
 		// Each pull asks for at most a batch and at most pullMaxBytes, so
 		// large messages cannot pile up in memory.
 		jetstream.PullMaxMessagesWithBytesLimit(s.batchSize, pullMaxBytes),
+		jetstream.PullHeartbeat(topology.PullHeartbeat),
 		jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
 			s.log.Warn("consuming messages", zap.Error(err))
 		}),

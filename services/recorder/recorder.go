@@ -196,6 +196,7 @@ func (s *Service) consume(ctx context.Context) error {
 			// Each pull asks for at most a batch and at most pullMaxBytes,
 			// so large messages and attempts cannot pile up in memory.
 			jetstream.PullMaxMessagesWithBytesLimit(s.cfg.BatchSize, pullMaxBytes),
+			jetstream.PullHeartbeat(topology.PullHeartbeat),
 			jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
 				s.log.Warn("consuming events", zap.String("consumer", src.consumer), zap.Error(err))
 			}),
