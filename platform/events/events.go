@@ -134,10 +134,15 @@ func DeliveryMsgID(deliveryID string, attempt int) string {
 	return deliveryID + "-" + strconv.Itoa(attempt)
 }
 
-// Time formats times the way every payload and header does: RFC 3339 with
-// microseconds, the precision Postgres stores.
+// TimeLayout is RFC 3339 with exactly six fractional digits: microseconds,
+// the precision Postgres stores, written the same way by the API, in
+// headers and in the envelope a receiver gets (the seed's
+// "2020-05-12T18:56:02.175614Z").
+const TimeLayout = "2006-01-02T15:04:05.000000Z07:00"
+
+// Time formats t in UTC with TimeLayout.
 func Time(t time.Time) string {
-	return t.UTC().Truncate(time.Microsecond).Format(time.RFC3339Nano)
+	return t.UTC().Truncate(time.Microsecond).Format(TimeLayout)
 }
 
 // ParseTime reads a time written by Time.

@@ -111,3 +111,13 @@ func TestPayloadsCarryVersion(t *testing.T) {
 	_, err = events.Encode(events.Outcome{})
 	require.Error(t, err, "a value, not a pointer, cannot get its version set")
 }
+
+func TestTimeAlwaysHasSixFractionalDigits(t *testing.T) {
+	t.Parallel()
+	at := time.Date(2026, 11, 28, 13, 13, 33, 643570999, time.FixedZone("x", 3600))
+	require.Equal(t, "2026-11-28T12:13:33.643570Z", events.Time(at), "trailing zeros are kept, the zone is UTC")
+	require.Equal(t, "2026-11-28T12:13:33.000000Z", events.Time(at.Truncate(time.Second)))
+	back, err := events.ParseTime(events.Time(at))
+	require.NoError(t, err)
+	require.Equal(t, at.Truncate(time.Microsecond).UTC(), back)
+}

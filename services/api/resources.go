@@ -11,7 +11,7 @@ import (
 // fractional digits ("2020-05-12T18:51:45.065849Z").
 type timestamp time.Time
 
-const timestampLayout = "2006-01-02T15:04:05.000000Z07:00"
+const timestampLayout = events.TimeLayout
 
 func (t timestamp) MarshalJSON() ([]byte, error) {
 	u := time.Time(t).UTC().Truncate(time.Microsecond)
