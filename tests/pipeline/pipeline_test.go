@@ -117,7 +117,14 @@ func TestSeedFlow(t *testing.T) {
 	deliveryID := deliveries[0].(map[string]any)["id"].(string)
 	require.Equal(t, r.header.Get("webhook-id"), deliveryID, "webhook-id is the delivery ID")
 
-	d := s.MustCall(t, http.MethodGet, "/v1/deliveries/"+deliveryID, "", http.StatusOK)
+	// The delivery's data comes from the message's row, which the recorder
+	// may write a moment after the delivery's (they come from different
+	// streams).
+	var d map[string]any
+	testkit.Eventually(t, 10*time.Second, func() bool {
+		d = s.MustCall(t, http.MethodGet, "/v1/deliveries/"+deliveryID, "", http.StatusOK)
+		return d["data"] != ""
+	}, "the delivery never showed its message's data")
 	require.Equal(t, "completed", d["status"])
 	require.EqualValues(t, 1, d["delivery_attempts"])
 	require.Equal(t, rcv.URL+"/post", d["url"])
