@@ -254,7 +254,13 @@ func TestDeletedMessageStaysDeleted(t *testing.T) {
 		list := s.MustCall(t, http.MethodGet, "/v1/deliveries?status=completed&message_id="+id, "", http.StatusOK)
 		return len(list["deliveries"].([]any)) == 1
 	}
-	testkit.Eventually(t, 15*time.Second, func() bool { return completed(kept) && completed(deleted) }, "deliveries not recorded")
+	recorded := func(id string) bool {
+		code, _ := s.Call(t, http.MethodGet, "/v1/messages/"+id, "")
+		return code == http.StatusOK
+	}
+	testkit.Eventually(t, 15*time.Second, func() bool {
+		return completed(kept) && completed(deleted) && recorded(kept) && recorded(deleted)
+	}, "messages and deliveries not recorded")
 
 	s.MustCall(t, http.MethodDelete, "/v1/messages/"+deleted, "", http.StatusNoContent)
 	s.MustCall(t, http.MethodGet, "/v1/messages/"+deleted, "", http.StatusNotFound)
