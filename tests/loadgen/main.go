@@ -3,7 +3,8 @@
 // at receivers in this process, publishes a bounded number of messages and
 // prints one JSON summary: ingest rate, delivery rate, how long until
 // Postgres shows every delivery completed, receipt latency percentiles and
-// the CPU and memory the processes used. make bench runs it.
+// the CPU and memory the processes used. make bench runs it;
+// docs/BENCHMARKS.md has the scenarios, -profile and -timeline.
 package main
 
 import (
@@ -62,7 +63,7 @@ func main() {
 	flag.DurationVar(&o.timeout, "timeout", 5*time.Minute, "give up after this long")
 	flag.StringVar(&o.label, "label", "", "a name for this run, copied into the summary")
 	flag.BoolVar(&o.keepLogs, "keep-logs", false, "print hammer's log path and keep it")
-	flag.DurationVar(&o.timeline, "timeline", 0, "print to stderr, per interval of this length, how many deliveries were accepted and received")
+	flag.DurationVar(&o.timeline, "timeline", 0, "print to stderr, per interval of this length, the deliveries accepted and received and each stage's progress and queue")
 	flag.StringVar(&o.profile, "profile", "", "write pprof profiles of hammer dev under load to this directory (starts it with HAMMER_PPROF=true)")
 	flag.DurationVar(&o.profileFor, "profile-seconds", 8*time.Second, "length of the CPU profile taken from the start of publishing")
 	flag.Parse()
