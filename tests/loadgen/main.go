@@ -199,7 +199,8 @@ func run(o options) error {
 		var onStall func()
 		if prof != nil {
 			onStall = func() {
-				fmt.Fprintln(os.Stderr, "loadgen: the deliverer stalled; saving every goroutine's stack")
+				fmt.Fprintln(os.Stderr, "loadgen: the deliverer stalled; saving every goroutine's stack and the consumers' state")
+				_ = prof.consumers(ctx, dev.natsURL, "stall-consumers.json")
 				_ = prof.fetch(ctx, "/debug/pprof/goroutine?debug=2", "stall-goroutines.txt", 30*time.Second)
 			}
 		}
@@ -536,6 +537,7 @@ type devProcess struct {
 	cmd     *exec.Cmd
 	apiURL  string
 	opsURL  string
+	natsURL string
 	dataDir string
 	logPath string
 	keep    bool
@@ -558,7 +560,7 @@ func startDev(ctx context.Context, o options) (*devProcess, error) {
 	if err != nil {
 		return nil, err
 	}
-	d := &devProcess{apiURL: fmt.Sprintf("http://127.0.0.1:%d", ports[0]), opsURL: fmt.Sprintf("http://127.0.0.1:%d", ports[1]), dataDir: dir, logPath: logf.Name(), keep: o.keepLogs}
+	d := &devProcess{apiURL: fmt.Sprintf("http://127.0.0.1:%d", ports[0]), opsURL: fmt.Sprintf("http://127.0.0.1:%d", ports[1]), natsURL: fmt.Sprintf("nats://127.0.0.1:%d", ports[2]), dataDir: dir, logPath: logf.Name(), keep: o.keepLogs}
 	d.cmd = exec.Command(bin, "dev")
 	d.cmd.Env = append(os.Environ(),
 		"HAMMER_DATA_DIR="+filepath.Join(dir, "data"),

@@ -2,12 +2,16 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
 	"os"
 	"path/filepath"
 	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 )
 
 // profiler fetches pprof profiles from hammer dev's ops address while the
@@ -67,6 +71,41 @@ func (p *profiler) allocs(ctx context.Context, name string) error {
 // batch sizes, flush and publish times, holds.
 func (p *profiler) metrics(ctx context.Context) error {
 	return p.fetch(ctx, "/metrics", "metrics.txt", 30*time.Second)
+}
+
+// consumers saves what JetStream says of hammer's durable consumers (pending,
+// ack pending, pull requests waiting) as file.
+func (p *profiler) consumers(ctx context.Context, natsURL, file string) error {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	nc, err := nats.Connect(natsURL, nats.Name("loadgen"))
+	if err != nil {
+		return err
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return err
+	}
+	var infos []*jetstream.ConsumerInfo
+	for _, stream := range []string{"MESSAGES", "DELIVERIES", "EVENTS"} {
+		st, err := js.Stream(ctx, stream)
+		if err != nil {
+			return err
+		}
+		list := st.ListConsumers(ctx)
+		for info := range list.Info() {
+			infos = append(infos, info)
+		}
+		if err := list.Err(); err != nil {
+			return err
+		}
+	}
+	out, err := json.MarshalIndent(infos, "", "  ")
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(filepath.Join(p.dir, p.prefix+file), out, 0o644)
 }
 
 func (p *profiler) fetch(ctx context.Context, path, file string, timeout time.Duration) error {
