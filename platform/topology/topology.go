@@ -295,3 +295,21 @@ func Connect(url, name string, log *zap.Logger) (*nats.Conn, error) {
 	}
 	return nc, nil
 }
+
+// EnsureRetrying applies the topology at a service's start, asking again
+// with a growing pause while NATS is away or a JetStream cluster is still
+// electing leaders, and returns ctx's error only once ctx ends.
+func EnsureRetrying(ctx context.Context, js jetstream.JetStream, c Config, log *zap.Logger) error {
+	for wait := 250 * time.Millisecond; ; wait = min(2*wait, 10*time.Second) {
+		err := Ensure(ctx, js, c)
+		if err == nil || ctx.Err() != nil {
+			return ctx.Err()
+		}
+		log.Warn("applying topology; will retry", zap.Error(err), zap.Duration("retry_in", wait))
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(wait):
+		}
+	}
+}

@@ -155,11 +155,8 @@ func (s *Service) Run(ctx context.Context) error {
 	s.js = js
 	topo := s.cfg.Topology()
 	topo.DelivererAckWait = s.cfg.AckWait
-	if err := ensure(ctx, s.log, js, topo); err != nil {
-		if ctx.Err() != nil {
-			return nil
-		}
-		return err
+	if topology.EnsureRetrying(ctx, js, topo, s.log) != nil {
+		return nil // cancelled
 	}
 	if s.subs, err = newSubscriptions(ctx, js, s.log); err != nil {
 		return fmt.Errorf("deliverer: %w", err)
@@ -228,27 +225,6 @@ func (s *Service) Run(ctx context.Context) error {
 	}
 	s.log.Info("deliverer stopped")
 	return nil
-}
-
-// ensure applies the topology, retrying while NATS is not reachable yet.
-func ensure(ctx context.Context, log *zap.Logger, js jetstream.JetStream, topo topology.Config) error {
-	for {
-		actx, cancel := context.WithTimeout(ctx, 10*time.Second)
-		err := topology.Ensure(actx, js, topo)
-		cancel()
-		if err == nil {
-			return nil
-		}
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
-		log.Warn("applying topology; retrying", zap.Error(err))
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(time.Second):
-		}
-	}
 }
 
 // dispatch is the consumer's callback. It answers what needs no worker (a

@@ -130,20 +130,8 @@ func (s *Service) Checks() map[string]ops.Check {
 func (s *Service) Run(ctx context.Context) error {
 	// A JetStream cluster still electing leaders, or a NATS restarting,
 	// times the topology out for a while: retry rather than exit.
-	for wait := 250 * time.Millisecond; ; wait = min(2*wait, 10*time.Second) {
-		err := topology.Ensure(ctx, s.js, s.cfg.Topology())
-		if err == nil {
-			break
-		}
-		if ctx.Err() != nil {
-			return nil
-		}
-		s.log.Warn("applying topology; will retry", zap.Error(err), zap.Duration("retry_in", wait))
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-time.After(wait):
-		}
+	if topology.EnsureRetrying(ctx, s.js, s.cfg.Topology(), s.log) != nil {
+		return nil // cancelled
 	}
 	s.log.Info("recorder started", zap.Int("batch_size", s.cfg.BatchSize), zap.Duration("flush_interval", s.cfg.FlushInterval))
 	for {
