@@ -1,7 +1,6 @@
 package api
 
 import (
-	"errors"
 	"net/http"
 
 	"github.com/labstack/echo/v4"
@@ -15,18 +14,7 @@ import (
 // the deliverers' events, a moment behind.
 
 func (s *Server) getDelivery(c echo.Context) error {
-	id, ok := pathID(c)
-	if !ok {
-		return notFound("delivery")
-	}
-	d, err := s.q.DeliveryGetByID(c.Request().Context(), id)
-	if err = database.Interpret(err); err != nil {
-		if errors.Is(err, database.ErrNotFound) {
-			return notFound("delivery")
-		}
-		return storeError(err)
-	}
-	return c.JSON(http.StatusOK, deliveryOut(d))
+	return getOne(c, "delivery", s.q.DeliveryGetByID, deliveryOut)
 }
 
 func (s *Server) listDeliveries(c echo.Context) error {
@@ -82,18 +70,7 @@ func (s *Server) listDeliveries(c echo.Context) error {
 }
 
 func (s *Server) getAttempt(c echo.Context) error {
-	id, ok := pathID(c)
-	if !ok {
-		return notFound("delivery_attempt")
-	}
-	a, err := s.q.AttemptGetByID(c.Request().Context(), id)
-	if err = database.Interpret(err); err != nil {
-		if errors.Is(err, database.ErrNotFound) {
-			return notFound("delivery_attempt")
-		}
-		return storeError(err)
-	}
-	return c.JSON(http.StatusOK, attemptOut(a))
+	return getOne(c, "delivery_attempt", s.q.AttemptGetByID, attemptOut)
 }
 
 func (s *Server) listAttempts(c echo.Context) error {

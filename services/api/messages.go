@@ -20,18 +20,7 @@ import (
 // behind the publish.
 
 func (s *Server) getMessage(c echo.Context) error {
-	id, ok := pathID(c)
-	if !ok {
-		return notFound("message")
-	}
-	m, err := s.q.MessageGetByID(c.Request().Context(), id)
-	if err = database.Interpret(err); err != nil {
-		if errors.Is(err, database.ErrNotFound) {
-			return notFound("message")
-		}
-		return storeError(err)
-	}
-	return c.JSON(http.StatusOK, messageOut(m))
+	return getOne(c, "message", s.q.MessageGetByID, messageOut)
 }
 
 func (s *Server) listMessages(c echo.Context) error {

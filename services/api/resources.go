@@ -1,8 +1,14 @@
 package api
 
 import (
+	"context"
+	"errors"
+	"net/http"
 	"time"
 
+	"github.com/labstack/echo/v4"
+
+	"github.com/hammer-webhooks/hammer/platform/database"
 	"github.com/hammer-webhooks/hammer/platform/events"
 	"github.com/hammer-webhooks/hammer/sql/dbsqlc"
 )
@@ -165,4 +171,21 @@ func attemptOut(a dbsqlc.DeliveryAttempt) DeliveryAttempt {
 		ResponseStatusCode: a.ResponseStatusCode, ExecutionDuration: a.ExecutionDuration,
 		Success: a.Success, Error: a.Error, CreatedAt: timestamp(a.CreatedAt),
 	}
+}
+
+// getOne answers GET /v1/<resource>/{id}: the resource as out shapes it, or
+// 404 <resource>_does_not_exists for an ID that cannot exist or is not found.
+func getOne[R, O any](c echo.Context, resource string, get func(context.Context, string) (R, error), out func(R) O) error {
+	id, ok := pathID(c)
+	if !ok {
+		return notFound(resource)
+	}
+	row, err := get(c.Request().Context(), id)
+	if err = database.Interpret(err); err != nil {
+		if errors.Is(err, database.ErrNotFound) {
+			return notFound(resource)
+		}
+		return storeError(err)
+	}
+	return c.JSON(http.StatusOK, out(row))
 }

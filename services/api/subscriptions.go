@@ -190,18 +190,7 @@ func (s *Server) createSubscription(c echo.Context) error {
 }
 
 func (s *Server) getSubscription(c echo.Context) error {
-	id, ok := pathID(c)
-	if !ok {
-		return notFound("subscription")
-	}
-	sub, err := s.q.SubscriptionGetByID(c.Request().Context(), id)
-	if err = database.Interpret(err); err != nil {
-		if errors.Is(err, database.ErrNotFound) {
-			return notFound("subscription")
-		}
-		return storeError(err)
-	}
-	return c.JSON(http.StatusOK, subscriptionOut(sub))
+	return getOne(c, "subscription", s.q.SubscriptionGetByID, subscriptionOut)
 }
 
 func (s *Server) listSubscriptions(c echo.Context) error {

@@ -77,18 +77,7 @@ func (s *Server) createTopic(c echo.Context) error {
 }
 
 func (s *Server) getTopic(c echo.Context) error {
-	id, ok := pathID(c)
-	if !ok {
-		return notFound("topic")
-	}
-	t, err := s.q.TopicGetByID(c.Request().Context(), id)
-	if err = database.Interpret(err); err != nil {
-		if errors.Is(err, database.ErrNotFound) {
-			return notFound("topic")
-		}
-		return storeError(err)
-	}
-	return c.JSON(http.StatusOK, topicOut(t))
+	return getOne(c, "topic", s.q.TopicGetByID, topicOut)
 }
 
 func (s *Server) listTopics(c echo.Context) error {
