@@ -5,7 +5,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -84,8 +83,8 @@ func TestComposeServicesRun(t *testing.T) {
 		for i := range replicas {
 			// Free ports instead of 8000 and 9090: other tests share this
 			// machine.
-			env["HAMMER_HTTP_ADDR"] = freeAddr(t)
-			env["HAMMER_OPS_ADDR"] = freeAddr(t)
+			env["HAMMER_HTTP_ADDR"] = testkit.FreeAddr(t)
+			env["HAMMER_OPS_ADDR"] = testkit.FreeAddr(t)
 			svc := start(t, fmt.Sprintf("%s-%d", name, i+1), c.bin, s.Command, env)
 			svc.base = "http://" + env[servingVariable(s.Command[0])]
 			svc.grace = 10 * time.Second // docker's default stop timeout
@@ -124,7 +123,7 @@ func TestComposeServicesRun(t *testing.T) {
 			if out, err := exec.Command(svc.probe, svc.base+svc.check).CombinedOutput(); err != nil {
 				t.Errorf("%s: healthcheck %s %s%s: %v\n%s", where, filepath.Base(svc.probe), svc.base, svc.check, err, out)
 			}
-			if err := exec.Command(svc.probe, "http://"+freeAddr(t)+svc.check).Run(); err == nil {
+			if err := exec.Command(svc.probe, "http://"+testkit.FreeAddr(t)+svc.check).Run(); err == nil {
 				t.Errorf("%s: healthcheck %s passes against a port nothing listens on", where, filepath.Base(svc.probe))
 			}
 		}
@@ -257,17 +256,6 @@ func processEnv(env map[string]string) []string {
 		out = append(out, k+"="+v)
 	}
 	return out
-}
-
-// freeAddr is a loopback address with a port nothing listens on now.
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
 }
 
 func get(client *http.Client, url string) int {

@@ -64,7 +64,7 @@ func TestVersion(t *testing.T) {
 func TestMissingDatabaseURLIsOneLine(t *testing.T) {
 	t.Parallel()
 	for _, cmd := range [][]string{{"api"}, {"fanout"}, {"recorder"}, {"worker"}, {"migrate", "up"}} {
-		p := start(t, map[string]string{"HAMMER_OPS_ADDR": freeAddr(t), "HAMMER_HTTP_ADDR": freeAddr(t)}, cmd...)
+		p := start(t, map[string]string{"HAMMER_OPS_ADDR": testkit.FreeAddr(t), "HAMMER_HTTP_ADDR": testkit.FreeAddr(t)}, cmd...)
 		require.Equal(t, 1, p.wait(30*time.Second), cmd)
 		out := strings.TrimRight(p.out.String(), "\n")
 		require.NotContains(t, out, "\n", out)
@@ -106,10 +106,10 @@ func TestAPIAndWorkerProcesses(t *testing.T) {
 		return map[string]string{"HAMMER_DATABASE_URL": db.URL, "HAMMER_NATS_URL": n.URL}
 	}
 	apiEnv := common()
-	apiEnv["HAMMER_HTTP_ADDR"] = freeAddr(t)
+	apiEnv["HAMMER_HTTP_ADDR"] = testkit.FreeAddr(t)
 	api := start(t, apiEnv, "api")
 	workerEnv := common()
-	workerEnv["HAMMER_OPS_ADDR"] = freeAddr(t)
+	workerEnv["HAMMER_OPS_ADDR"] = testkit.FreeAddr(t)
 	workerEnv["HAMMER_DELIVERY_ALLOWED_CIDRS"] = "127.0.0.0/8"
 	worker := start(t, workerEnv, "worker")
 	api.waitHTTP(api.api()+"/readyz", time.Minute)

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hammer-webhooks/hammer/platform/testkit"
 	"github.com/stretchr/testify/require"
 )
 
@@ -138,7 +139,7 @@ func TestDevDeliversAndASecondDelivererJoins(t *testing.T) {
 	// README: HAMMER_NATS_URL=nats://127.0.0.1:4222 HAMMER_OPS_ADDR=:9091 hammer deliverer
 	second := start(t, map[string]string{
 		"HAMMER_NATS_URL": "nats://" + env["HAMMER_DEV_NATS_ADDR"],
-		"HAMMER_OPS_ADDR": freeAddr(t),
+		"HAMMER_OPS_ADDR": testkit.FreeAddr(t),
 	}, "deliverer")
 	second.waitHTTP("http://"+second.env["HAMMER_OPS_ADDR"]+"/readyz", time.Minute)
 	require.NoError(t, second.cmd.Process.Signal(syscall.SIGINT))

@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hammer-webhooks/hammer/platform/testkit"
 	"github.com/stretchr/testify/require"
 )
 
@@ -59,15 +60,6 @@ func hammerBinary(t *testing.T) string {
 	})
 	require.NoError(t, buildErr)
 	return binary
-}
-
-// freeAddr is a loopback address nothing listens on right now.
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	defer ln.Close()
-	return ln.Addr().String()
 }
 
 // dataDir is a fresh HAMMER_DATA_DIR that the postgres user can reach
@@ -332,9 +324,9 @@ func requireNothingLeft(t *testing.T, dir string, postmaster int, addrs ...strin
 func devEnv(t *testing.T, dir string) map[string]string {
 	return map[string]string{
 		"HAMMER_DATA_DIR":      dir,
-		"HAMMER_HTTP_ADDR":     freeAddr(t),
-		"HAMMER_OPS_ADDR":      freeAddr(t),
-		"HAMMER_DEV_NATS_ADDR": freeAddr(t),
+		"HAMMER_HTTP_ADDR":     testkit.FreeAddr(t),
+		"HAMMER_OPS_ADDR":      testkit.FreeAddr(t),
+		"HAMMER_DEV_NATS_ADDR": testkit.FreeAddr(t),
 	}
 }
 

@@ -3,7 +3,6 @@ package standalone
 import (
 	"context"
 	"errors"
-	"net"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -19,20 +18,13 @@ type once struct{ err error }
 func (o once) Run(context.Context) error    { return o.err }
 func (o once) Checks() map[string]ops.Check { return nil }
 
-func freeAddr(t *testing.T) string {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	defer ln.Close()
-	return ln.Addr().String()
-}
-
 // These tests set environment variables, so they do not run in parallel.
 
 func TestConnectsWhatTheConfigurationNames(t *testing.T) {
 	n := testkit.NewNATS(t)
 	db := testkit.NewDB(t)
 	t.Setenv("HAMMER_NATS_URL", n.URL)
-	t.Setenv("HAMMER_OPS_ADDR", freeAddr(t))
+	t.Setenv("HAMMER_OPS_ADDR", testkit.FreeAddr(t))
 	t.Setenv("HAMMER_DATABASE_URL", db.URL)
 
 	var fanoutCfg config.Fanout
@@ -59,7 +51,7 @@ func TestConnectsWhatTheConfigurationNames(t *testing.T) {
 func TestFailuresAreReported(t *testing.T) {
 	n := testkit.NewNATS(t)
 	t.Setenv("HAMMER_NATS_URL", n.URL)
-	t.Setenv("HAMMER_OPS_ADDR", freeAddr(t))
+	t.Setenv("HAMMER_OPS_ADDR", testkit.FreeAddr(t))
 	t.Setenv("HAMMER_DATABASE_URL", "")
 
 	var cfg config.Recorder

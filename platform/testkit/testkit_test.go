@@ -2,6 +2,8 @@ package testkit_test
 
 import (
 	"context"
+	"net"
+	"strconv"
 	"testing"
 	"time"
 
@@ -30,4 +32,18 @@ func TestNATSIsOwnAndHasTopology(t *testing.T) {
 	defer cancel()
 	_, err := a.JS.Stream(ctx, "MESSAGES")
 	require.NoError(t, err)
+}
+
+func TestFreePortsAreDistinctBindableAndOutsideTheEphemeralRange(t *testing.T) {
+	t.Parallel()
+	seen := map[int]bool{}
+	for range 50 {
+		p := testkit.FreePort(t)
+		require.False(t, seen[p], "port %d given twice", p)
+		seen[p] = true
+		require.Less(t, p, 32768, "below Linux's ephemeral ports")
+		ln, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(p)))
+		require.NoError(t, err, "port %d can be bound", p)
+		require.NoError(t, ln.Close())
+	}
 }

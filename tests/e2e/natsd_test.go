@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hammer-webhooks/hammer/platform/testkit"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
@@ -31,8 +32,8 @@ func startNATS(t testing.TB, ps *procs, dir string, count int) []*natsNode {
 	nodes := make([]*natsNode, count)
 	clusterPorts := make([]int, count)
 	for i := range nodes {
-		nodes[i] = &natsNode{name: fmt.Sprintf("nats-%d", i+1), port: freePort(t)}
-		clusterPorts[i] = freePort(t)
+		nodes[i] = &natsNode{name: fmt.Sprintf("nats-%d", i+1), port: testkit.FreePort(t)}
+		clusterPorts[i] = testkit.FreePort(t)
 	}
 	for i, n := range nodes {
 		store := filepath.Join(dir, n.name)

@@ -3,7 +3,6 @@ package e2e
 import (
 	"bufio"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -269,18 +268,6 @@ func (ps *procs) crashes() []string {
 		out = append(out, p.unexpectedExits()...)
 	}
 	return out
-}
-
-// freePort finds a loopback port nobody listens on. Another process could
-// take it before the child binds it; on a test machine that does not happen.
-func freePort(t testing.TB) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatalf("finding a free port: %v", err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
 }
 
 // waitFor polls cond every 25 ms until it holds or timeout passes; it

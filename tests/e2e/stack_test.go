@@ -21,6 +21,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/hammer-webhooks/hammer/platform/events"
+	"github.com/hammer-webhooks/hammer/platform/testkit"
 	"github.com/hammer-webhooks/hammer/platform/topology"
 )
 
@@ -108,7 +109,7 @@ func newStack(t testing.TB, opts stackOptions) *stack {
 	out, err := migrate.run(time.Minute)
 	require.NoError(t, err, "hammer migrate up:\n%s", out)
 
-	apiPort := freePort(t)
+	apiPort := testkit.FreePort(t)
 	s.apiURL = fmt.Sprintf("http://127.0.0.1:%d", apiPort)
 	s.api = s.service("api", with(common, fmt.Sprintf("HAMMER_HTTP_ADDR=127.0.0.1:%d", apiPort)))
 	s.opsURL[s.api] = s.apiURL
@@ -199,7 +200,7 @@ func (s *stack) service(name string, env []string) *proc {
 	if cmd == "api" {
 		return s.procs.add(newProc(name, hammerBin, s.dir, env, cmd))
 	}
-	port := freePort(s.t)
+	port := testkit.FreePort(s.t)
 	env = with(env, fmt.Sprintf("HAMMER_OPS_ADDR=127.0.0.1:%d", port))
 	p := s.procs.add(newProc(name, hammerBin, s.dir, env, cmd))
 	s.opsURL[p] = fmt.Sprintf("http://127.0.0.1:%d", port)
