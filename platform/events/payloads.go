@@ -1,10 +1,11 @@
 package events
 
 import (
-	"encoding/json"
 	"fmt"
 	"strconv"
 	"time"
+
+	json "github.com/goccy/go-json"
 
 	"github.com/nats-io/nats.go"
 )
