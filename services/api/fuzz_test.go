@@ -1,6 +1,7 @@
 package api
 
 import (
+	"encoding/json"
 	"mime"
 	"net/http"
 	"net/url"
@@ -98,13 +99,23 @@ func FuzzDecodeRequests(f *testing.F) {
 				}
 			}
 		}
+		// The message decoders take the body as readJSON gives it: one
+		// valid JSON value.
+		var raw json.RawMessage
+		if err := decodeStrict(body, &raw); err != nil {
+			checkRefusal(t, "message body", err)
+		}
 		var drafts []draft
-		if d, err := decodeMessage(body, maxBytes); err != nil {
+		if raw == nil {
+			// refused above
+		} else if d, err := decodeMessage(raw, maxBytes); err != nil {
 			checkRefusal(t, "message", err)
 		} else {
 			drafts = append(drafts, d)
 		}
-		if ds, err := decodeBatch(body, maxBytes); err != nil {
+		if raw == nil {
+			// refused above
+		} else if ds, err := decodeBatch(raw, maxBytes); err != nil {
 			checkRefusal(t, "batch", err)
 			if err.body.Index != nil && !strings.HasPrefix(err.body.Message, "messages[") {
 				t.Fatalf("batch: error with index but message %q", err.body.Message)

@@ -7,6 +7,7 @@ replace github.com/hammer-webhooks/hammer/platform => ../../platform
 replace github.com/hammer-webhooks/hammer/sql => ../../sql
 
 require (
+	github.com/goccy/go-json v0.12.0
 	github.com/hammer-webhooks/hammer/platform v0.0.0-00010101000000-000000000000
 	github.com/hammer-webhooks/hammer/sql v0.0.0-00010101000000-000000000000
 	github.com/jackc/pgx/v5 v5.13.0
@@ -27,7 +28,6 @@ require (
 	github.com/cespare/xxhash/v2 v2.3.0 // indirect
 	github.com/go-logr/logr v1.4.3 // indirect
 	github.com/go-logr/stdr v1.2.2 // indirect
-	github.com/goccy/go-json v0.12.0 // indirect
 	github.com/golang-migrate/migrate/v4 v4.20.1 // indirect
 	github.com/google/go-tpm v0.9.8 // indirect
 	github.com/google/uuid v1.6.0 // indirect

@@ -76,10 +76,11 @@ func (d draft) hash() string {
 	return hex.EncodeToString(h.Sum(nil))
 }
 
-// decodeMessage reads {"message": {...}} and checks it.
+// decodeMessage reads {"message": {...}} and checks it. body is one valid
+// JSON value, as readJSON returns it.
 func decodeMessage(body []byte, maxBytes int) (draft, *apiError) {
 	var req messageRequest
-	if err := decodeStrict(body, &req); err != nil {
+	if err := decodeValid(body, &req); err != nil {
 		return draft{}, err
 	}
 	if req.Message == nil {
@@ -89,10 +90,11 @@ func decodeMessage(body []byte, maxBytes int) (draft, *apiError) {
 }
 
 // decodeBatch reads {"messages": [...]} and checks every item; the first bad
-// item fails the whole batch.
+// item fails the whole batch. body is one valid JSON value, as readJSON
+// returns it.
 func decodeBatch(body []byte, maxBytes int) ([]draft, *apiError) {
 	var req batchRequest
-	if err := decodeStrict(body, &req); err != nil {
+	if err := decodeValid(body, &req); err != nil {
 		return nil, err
 	}
 	if len(req.Messages) == 0 || len(req.Messages) > maxBatchItems {
@@ -101,7 +103,7 @@ func decodeBatch(body []byte, maxBytes int) ([]draft, *apiError) {
 	drafts := make([]draft, len(req.Messages))
 	for i, raw := range req.Messages {
 		var item batchItem
-		if err := decodeStrict(raw, &item); err != nil {
+		if err := decodeValid(raw, &item); err != nil { // raw is part of the valid body
 			if err.body.Code == "invalid_json" {
 				err = invalid("message", "each message must be a JSON object")
 			}
@@ -158,7 +160,7 @@ func messageData(raw json.RawMessage) ([]byte, *apiError) {
 	switch raw[0] {
 	case '"':
 		var s string
-		if err := json.Unmarshal(raw, &s); err != nil {
+		if err := unquote(raw, &s); err != nil {
 			return nil, invalid("data", "data is not a valid JSON string")
 		}
 		return []byte(s), nil
