@@ -88,9 +88,12 @@ type summary struct {
 	DeliveriesPerSecond float64            `json:"deliveries_per_s"`
 	RecordedSeconds     float64            `json:"seconds_until_all_recorded"`
 	LatencyMillis       map[string]float64 `json:"receipt_latency_ms"`
-	IdlePercent         map[string]float64 `json:"idle_cpu_percent_of_a_core,omitempty"`
-	Processes           []processUsage     `json:"processes,omitempty"`
-	CPUPer1000          float64            `json:"cpu_seconds_per_1000_deliveries,omitempty"`
+	// LongestGap is the longest time between two receipts: a stalled
+	// stage shows here as seconds where a healthy run has milliseconds.
+	LongestGap  float64            `json:"longest_receipt_gap_s"`
+	IdlePercent map[string]float64 `json:"idle_cpu_percent_of_a_core,omitempty"`
+	Processes   []processUsage     `json:"processes,omitempty"`
+	CPUPer1000  float64            `json:"cpu_seconds_per_1000_deliveries,omitempty"`
 	// LoadAverage is the machine's 1-minute load average when publishing
 	// began and when the run ended: a shared machine's noise, for the reader.
 	LoadAverage [2]float64 `json:"load_average_1m"`
@@ -232,6 +235,7 @@ func run(o options) error {
 		DeliveriesPerSecond: round(float64(total) / delivered.Seconds()),
 		RecordedSeconds:     round(recorded.Seconds()),
 		LatencyMillis:       rcv.percentiles(),
+		LongestGap:          round(rcv.longestGap().Seconds()),
 		IdlePercent:         idle,
 		LoadAverage:         [2]float64{loadBefore, loadAverage()},
 	}
@@ -485,6 +489,19 @@ func (r *receivers) percentiles() map[string]float64 {
 		return round(float64(l[min(len(l)-1, int(p*float64(len(l))))]) / float64(time.Millisecond))
 	}
 	return map[string]float64{"p50": at(0.50), "p95": at(0.95), "p99": at(0.99), "max": at(1)}
+}
+
+// longestGap is the longest time between two consecutive receipts.
+func (r *receivers) longestGap() time.Duration {
+	r.mu.Lock()
+	at := slices.Clone(r.received)
+	r.mu.Unlock()
+	slices.SortFunc(at, func(a, b time.Time) int { return a.Compare(b) })
+	var gap time.Duration
+	for i := 1; i < len(at); i++ {
+		gap = max(gap, at[i].Sub(at[i-1]))
+	}
+	return gap
 }
 
 func (r *receivers) close() {
