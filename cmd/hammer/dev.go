@@ -145,7 +145,7 @@ func runDev(ctx context.Context, args []string) (err error) {
 		return err
 	}
 	if err := p.addDeliverer(config.Deliverer{Common: common, DeliveryConcurrency: cfg.DeliveryConcurrency,
-		AllowedCIDRs: cfg.AllowedCIDRs, AlsoAllowedCIDRs: also, AckWait: cfg.AckWait}); err != nil {
+		AllowedCIDRs: cfg.AllowedCIDRs, AlsoAllowedCIDRs: also, AckWait: cfg.AckWait, StopGrace: cfg.StopGrace}); err != nil {
 		return err
 	}
 	if err := p.addRecorder(ctx, config.Recorder{Common: common, Database: db,

@@ -28,9 +28,9 @@ import (
 	"github.com/hammer-webhooks/hammer/services/recorder"
 )
 
-// stopTimeout is how long each service may take to stop once asked: the
-// deliverer finishes requests in flight (at most a subscription's timeout)
-// and the recorder flushes its last batch.
+// stopTimeout is how long each service may take to stop once asked (the
+// recorder flushes its last batch, the API finishes its requests), unless
+// the deliverer's grace for requests in flight asks for longer.
 const stopTimeout = 30 * time.Second
 
 // process is what one hammer process runs: its services in stopping order,
@@ -42,6 +42,7 @@ type process struct {
 	components []lifecycle.Component
 	checks     map[string]ops.Check
 	closers    []func()
+	stopAfter  time.Duration // stopTimeout, or longer for the deliverer
 }
 
 func newProcess(level zapcore.Level, name string) *process {
@@ -94,7 +95,7 @@ func (p *process) add(name string, run func(context.Context) error, checks map[s
 // them in the order they were added and closes the connections.
 func (p *process) run(ctx context.Context) error {
 	defer p.close()
-	return lifecycle.Run(ctx, p.log, stopTimeout, p.components...)
+	return lifecycle.Run(ctx, p.log, max(stopTimeout, p.stopAfter), p.components...)
 }
 
 func (p *process) connect(url, service string, log *zap.Logger) (*nats.Conn, error) {
@@ -165,6 +166,7 @@ func (p *process) addDeliverer(cfg config.Deliverer) error {
 	if err != nil {
 		return err
 	}
+	p.stopAfter = max(p.stopAfter, svc.StopTimeout())
 	p.add("deliverer", svc.Run, svc.Checks())
 	return nil
 }

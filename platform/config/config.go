@@ -57,6 +57,7 @@ type Deliverer struct {
 	AllowedCIDRs        []string      `env:"HAMMER_DELIVERY_ALLOWED_CIDRS" envSeparator:"," desc:"when set, the complete list of networks deliveries may reach (replaces the SSRF guard's default)"`
 	AckWait             time.Duration `env:"HAMMER_DELIVERY_ACK_WAIT" envDefault:"1m" desc:"how long a delivery stays with a deliverer that stopped reporting progress before another takes it"`
 	AlsoAllowedCIDRs    []string      `env:"HAMMER_DELIVERY_ALSO_ALLOWED_CIDRS" envSeparator:"," desc:"networks opened on top of the SSRF guard's default (cloud metadata addresses stay refused); ignored when HAMMER_DELIVERY_ALLOWED_CIDRS is set"`
+	StopGrace           time.Duration `env:"HAMMER_DELIVERY_STOP_GRACE" envDefault:"15s" desc:"how long requests in flight may finish when a deliverer stops (1s to 1h); one still running then is abandoned and made again, same attempt, after HAMMER_DELIVERY_ACK_WAIT"`
 }
 
 // Recorder configures services/recorder.
@@ -74,6 +75,7 @@ type Dev struct {
 	AllowedCIDRs        []string      `env:"HAMMER_DELIVERY_ALLOWED_CIDRS" envSeparator:"," desc:"when set, the complete list of networks deliveries may reach (replaces the SSRF guard's default)"`
 	AlsoAllowedCIDRs    []string      `env:"HAMMER_DELIVERY_ALSO_ALLOWED_CIDRS" envSeparator:"," desc:"networks opened on top of the SSRF guard's default (cloud metadata addresses stay refused); hammer dev defaults it to loopback and private ranges"`
 	AckWait             time.Duration `env:"HAMMER_DELIVERY_ACK_WAIT" envDefault:"1m" desc:"how long a delivery stays with a deliverer that stopped reporting progress before another takes it"`
+	StopGrace           time.Duration `env:"HAMMER_DELIVERY_STOP_GRACE" envDefault:"15s" desc:"how long requests in flight may finish when a deliverer stops (1s to 1h); one still running then is abandoned and made again, same attempt, after HAMMER_DELIVERY_ACK_WAIT"`
 	BatchSize           int           `env:"HAMMER_RECORDER_BATCH_SIZE" envDefault:"500" desc:"most events written in one transaction"`
 	FlushInterval       time.Duration `env:"HAMMER_RECORDER_FLUSH_INTERVAL" envDefault:"50ms" desc:"longest an event waits for its batch to fill"`
 	DataDir             string        `env:"HAMMER_DATA_DIR" envDefault:"./.hammer" desc:"where hammer dev keeps JetStream and its own PostgreSQL"`
@@ -236,10 +238,10 @@ func (c Fanout) Validate() error {
 
 // Validate checks the deliverer's variables.
 func (c Deliverer) Validate() error {
-	return errors.Join(c.Common.Validate(), validateDelivery(c.DeliveryConcurrency, c.AllowedCIDRs, c.AlsoAllowedCIDRs, c.AckWait))
+	return errors.Join(c.Common.Validate(), validateDelivery(c.DeliveryConcurrency, c.AllowedCIDRs, c.AlsoAllowedCIDRs, c.AckWait, c.StopGrace))
 }
 
-func validateDelivery(concurrency int, cidrs, also []string, ackWait time.Duration) error {
+func validateDelivery(concurrency int, cidrs, also []string, ackWait, stopGrace time.Duration) error {
 	var errs []error
 	if concurrency < 1 || concurrency > 10_000 {
 		errs = append(errs, fmt.Errorf("HAMMER_DELIVERY_CONCURRENCY=%d: want 1 to 10000", concurrency))
@@ -252,6 +254,9 @@ func validateDelivery(concurrency int, cidrs, also []string, ackWait time.Durati
 	}
 	if ackWait < 5*time.Second {
 		errs = append(errs, fmt.Errorf("HAMMER_DELIVERY_ACK_WAIT=%s: want at least 5s", ackWait))
+	}
+	if stopGrace < time.Second || stopGrace > time.Hour {
+		errs = append(errs, fmt.Errorf("HAMMER_DELIVERY_STOP_GRACE=%s: want 1s to 1h", stopGrace))
 	}
 	return errors.Join(errs...)
 }
@@ -276,7 +281,7 @@ func validateRecorder(size int, interval time.Duration) error {
 // hammer dev then runs its own PostgreSQL.
 func (c Dev) Validate() error {
 	errs := []error{c.Common.Validate(), c.API.validateOwn(),
-		validateDelivery(c.DeliveryConcurrency, c.AllowedCIDRs, c.AlsoAllowedCIDRs, c.AckWait),
+		validateDelivery(c.DeliveryConcurrency, c.AllowedCIDRs, c.AlsoAllowedCIDRs, c.AckWait, c.StopGrace),
 		validateRecorder(c.BatchSize, c.FlushInterval),
 		checkAddr("HAMMER_DEV_NATS_ADDR", c.DevNATSAddr)}
 	if c.DatabaseURL != "" {

@@ -24,6 +24,7 @@ func TestDefaults(t *testing.T) {
 	require.Equal(t, "./.hammer", d.DataDir)
 	require.Equal(t, "127.0.0.1:4222", d.DevNATSAddr)
 	require.Equal(t, 64, d.DeliveryConcurrency)
+	require.Equal(t, 15*time.Second, d.StopGrace)
 }
 
 func TestErrorsNameTheVariable(t *testing.T) {
@@ -63,6 +64,14 @@ func TestDelivererAndRecorderErrors(t *testing.T) {
 	err := config.LoadFrom(&d, map[string]string{"HAMMER_DELIVERY_CONCURRENCY": "0", "HAMMER_DELIVERY_ALLOWED_CIDRS": "10.0.0.0/8,banana"})
 	require.ErrorContains(t, err, "HAMMER_DELIVERY_CONCURRENCY")
 	require.ErrorContains(t, err, `"banana"`)
+	for _, grace := range []string{"0s", "500ms", "2h0m0s"} {
+		var d config.Deliverer
+		require.ErrorContains(t, config.LoadFrom(&d, map[string]string{"HAMMER_DELIVERY_STOP_GRACE": grace}),
+			"HAMMER_DELIVERY_STOP_GRACE="+grace+": want 1s to 1h")
+	}
+	var longer config.Deliverer
+	require.NoError(t, config.LoadFrom(&longer, map[string]string{"HAMMER_DELIVERY_STOP_GRACE": "5m"}))
+	require.Equal(t, 5*time.Minute, longer.StopGrace)
 
 	var r config.Recorder
 	err = config.LoadFrom(&r, map[string]string{"HAMMER_DATABASE_URL": "postgres://localhost/h", "HAMMER_RECORDER_BATCH_SIZE": "0"})
@@ -97,7 +106,7 @@ func TestVariablesListEverySetting(t *testing.T) {
 		"HAMMER_DATABASE_URL", "HAMMER_NATS_URL", "HAMMER_HTTP_ADDR", "HAMMER_OPS_ADDR", "HAMMER_DATA_DIR",
 		"HAMMER_DEV_NATS_ADDR", "HAMMER_LOG_LEVEL", "HAMMER_API_TOKENS", "HAMMER_DELIVERY_ALLOWED_CIDRS",
 		"HAMMER_DELIVERY_CONCURRENCY", "HAMMER_MAX_MESSAGE_BYTES", "HAMMER_STREAM_REPLICAS",
-		"HAMMER_STREAM_MAX_AGE", "HAMMER_OTLP_ENDPOINT",
+		"HAMMER_STREAM_MAX_AGE", "HAMMER_OTLP_ENDPOINT", "HAMMER_DELIVERY_STOP_GRACE",
 	} {
 		require.True(t, names[want], "%s missing from Variables(Dev)", want)
 	}

@@ -29,6 +29,13 @@ type Service interface {
 	Checks() map[string]ops.Check
 }
 
+// stopTimer is a Service that needs longer than its Spec's StopTimeout to
+// stop, as its own configuration says (the deliverer's grace for requests
+// in flight).
+type stopTimer interface {
+	StopTimeout() time.Duration
+}
+
 // Deps is what the process connected for the service. Pool is nil for a
 // service whose configuration has no database.
 type Deps struct {
@@ -49,7 +56,8 @@ type Spec struct {
 	Config config.Validator
 	// Build makes the service from what the process connected.
 	Build func(Deps) (Service, error)
-	// StopTimeout bounds the service's stop (default 30 s).
+	// StopTimeout bounds the service's stop (default 30 s); a service with a
+	// StopTimeout method of its own may raise it.
 	StopTimeout time.Duration
 }
 
@@ -104,6 +112,9 @@ func run(s Spec) error {
 	timeout := s.StopTimeout
 	if timeout <= 0 {
 		timeout = 30 * time.Second
+	}
+	if st, ok := svc.(stopTimer); ok {
+		timeout = max(timeout, st.StopTimeout())
 	}
 	opsSrv := ops.NewServer(ops.Handler(deps.Registry, svc.Checks(), common.Pprof))
 	// The service stops first, so it can flush while NATS and Postgres are

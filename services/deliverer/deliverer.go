@@ -32,8 +32,13 @@ import (
 )
 
 // DefaultStopGrace is how long requests in flight may finish when the
-// deliverer stops before they are abandoned (and made again by another).
+// deliverer stops before they are abandoned (and made again by another),
+// when the configuration does not say (HAMMER_DELIVERY_STOP_GRACE).
 const DefaultStopGrace = 15 * time.Second
+
+// drainWait bounds how long a stopping deliverer waits for the delivery
+// events it fetched to come back from the consumer.
+const drainWait = 5 * time.Second
 
 // Options are what New needs.
 type Options struct {
@@ -46,9 +51,6 @@ type Options struct {
 	Resolver ssrf.Resolver
 	// Dial replaces the network dial of checked addresses (tests watch it).
 	Dial ssrf.DialFunc
-	// StopGrace bounds how long requests in flight may finish on stop;
-	// DefaultStopGrace when zero.
-	StopGrace time.Duration
 }
 
 // Service is one deliverer process.
@@ -114,7 +116,7 @@ func New(opts Options) (*Service, error) {
 		}
 		policy = "only " + strings.Join(parts, ", ")
 	}
-	grace := opts.StopGrace
+	grace := opts.Config.StopGrace
 	if grace <= 0 {
 		grace = DefaultStopGrace
 	}
@@ -129,6 +131,13 @@ func New(opts Options) (*Service, error) {
 		stopGrace: grace,
 		policy:    policy,
 	}, nil
+}
+
+// StopTimeout is how long the deliverer may take to stop once asked: the
+// consumer's drain, the grace of the requests in flight, and room to
+// finish. A process running it must wait at least this long.
+func (s *Service) StopTimeout() time.Duration {
+	return drainWait + s.stopGrace + 10*time.Second
 }
 
 // Checks is what /readyz asks of the deliverer: NATS only.
@@ -211,7 +220,7 @@ func (s *Service) Run(ctx context.Context) error {
 	cc.Drain() // what was fetched reaches dispatch, which hands it back
 	select {
 	case <-cc.Closed():
-	case <-time.After(5 * time.Second):
+	case <-time.After(drainWait):
 		s.log.Warn("consumer did not drain in time")
 	}
 	done := make(chan struct{})

@@ -78,6 +78,7 @@ func testConfig(natsURL string) config.Deliverer {
 		DeliveryConcurrency: 16,
 		AllowedCIDRs:        []string{"127.0.0.0/8"},
 		AckWait:             time.Minute,
+		StopGrace:           10 * time.Second,
 	}
 }
 
@@ -110,7 +111,6 @@ func (b *bundle) start(t *testing.T, change ...func(*deliverer.Options)) *runnin
 			}
 			return (&net.Dialer{}).DialContext(ctx, network, address)
 		},
-		StopGrace: 10 * time.Second,
 	}
 	for _, c := range change {
 		c(&opts)

@@ -4,8 +4,6 @@
 package main
 
 import (
-	"time"
-
 	"github.com/hammer-webhooks/hammer/platform/config"
 	"github.com/hammer-webhooks/hammer/platform/standalone"
 	"github.com/hammer-webhooks/hammer/services/deliverer"
@@ -17,8 +15,6 @@ func main() {
 		Name:    "deliverer",
 		Summary: "makes delivery attempts and records them as events",
 		Config:  &cfg,
-		// Room for the deliverer's grace for requests in flight.
-		StopTimeout: deliverer.DefaultStopGrace + 15*time.Second,
 		Build: func(d standalone.Deps) (standalone.Service, error) {
 			return deliverer.New(deliverer.Options{Config: cfg, NATS: d.NATS, Logger: d.Logger, Registry: d.Registry})
 		},
