@@ -198,17 +198,12 @@ func (s *Service) Run(ctx context.Context) error {
 		workers.Go(func() { s.worker(work, jobs, stopping, fin) })
 	}
 
-	cc, err := consumer.Consume(func(msg jetstream.Msg) { s.dispatch(msg, jobs, stopping) },
-		jetstream.PullMaxMessages(s.cfg.DeliveryConcurrency),
-		jetstream.PullHeartbeat(topology.PullHeartbeat),
-		jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
-			s.log.Warn("consuming deliveries", zap.Error(err))
-		}))
-	if err != nil {
-		close(stopping)
-		workers.Wait()
-		fin.wg.Wait()
-		return fmt.Errorf("deliverer: consuming %s: %w", topology.ConsumerDeliverer, err)
+	var pulling sync.WaitGroup
+	share := max(1, s.cfg.DeliveryConcurrency/pullers)
+	for range pullers {
+		pulling.Go(func() {
+			s.pull(consumer, share, func(msg jetstream.Msg) { s.dispatch(msg, jobs, stopping) }, stopping)
+		})
 	}
 	s.log.Info("deliverer started",
 		zap.Int("concurrency", s.cfg.DeliveryConcurrency),
@@ -217,11 +212,14 @@ func (s *Service) Run(ctx context.Context) error {
 	<-ctx.Done()
 	s.log.Info("deliverer stopping")
 	close(stopping)
-	cc.Drain() // what was fetched reaches dispatch, which hands it back
+	// The fetches under way end within pullWait; what they bring reaches
+	// dispatch, which hands it back.
+	pulled := make(chan struct{})
+	go func() { pulling.Wait(); close(pulled) }()
 	select {
-	case <-cc.Closed():
+	case <-pulled:
 	case <-time.After(drainWait):
-		s.log.Warn("consumer did not drain in time")
+		s.log.Warn("fetches did not end in time")
 	}
 	done := make(chan struct{})
 	go func() { workers.Wait(); fin.wg.Wait(); close(done) }()
@@ -236,7 +234,60 @@ func (s *Service) Run(ctx context.Context) error {
 	return nil
 }
 
-// dispatch is the consumer's callback. It answers what needs no worker (a
+// pullers is how many fetch loops feed the workers, each asking for its
+// share of HAMMER_DELIVERY_CONCURRENCY: while one loop's request is on its
+// way, the other's delivery events are being handed out.
+const pullers = 2
+
+// pullWait is how long a fetch waits for delivery events when there are
+// none. It bounds how long a stopping deliverer waits for its fetches.
+const pullWait = 2 * time.Second
+
+// pull feeds dispatch from the consumer, one fetch after another, until
+// stopping is closed. A fetch asks for share delivery events and ends once
+// they have come or after pullWait; every event it brings reaches dispatch,
+// even after stopping (dispatch then hands it back at once). Handing over
+// waits for a free worker, so a fetch is asked for only when there is room.
+//
+// Fetches rather than Consume: Consume keeps a count of the events its pull
+// requests still owe and pulls again when the count runs low, but a count
+// that runs low while its previous pull is still being sent is not acted
+// on. When the events owed then all arrive before that send returns, nothing
+// pulls again until two heartbeats are missed, and the deliverer stops with
+// deliveries waiting (2 s with topology.PullHeartbeat; about one run in
+// three of make bench). Each fetch is complete in itself.
+func (s *Service) pull(consumer jetstream.Consumer, share int, dispatch func(jetstream.Msg), stopping <-chan struct{}) {
+	var pause time.Duration // after a failure, growing to pullWait
+	for {
+		select {
+		case <-stopping:
+			return
+		default:
+		}
+		if pause > 0 {
+			select {
+			case <-stopping:
+				return
+			case <-time.After(pause):
+			}
+		}
+		batch, err := consumer.Fetch(share, jetstream.FetchMaxWait(pullWait))
+		if err == nil {
+			for msg := range batch.Messages() {
+				dispatch(msg)
+			}
+			err = batch.Error()
+		}
+		if err == nil || errors.Is(err, nats.ErrTimeout) {
+			pause = 0
+			continue
+		}
+		pause = min(max(2*pause, 100*time.Millisecond), pullWait)
+		s.log.Warn("fetching deliveries", zap.Error(err), zap.Duration("retry_in", pause))
+	}
+}
+
+// dispatch hands one delivery event on. It answers what needs no worker (a
 // retry that is not due yet) at once, so that held retries never queue
 // behind slow requests, and hands the rest to a worker, waiting for one to
 // be free: that wait is what bounds the number of requests in flight.
