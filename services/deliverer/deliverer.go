@@ -36,8 +36,8 @@ import (
 // when the configuration does not say (HAMMER_DELIVERY_STOP_GRACE).
 const DefaultStopGrace = 15 * time.Second
 
-// drainWait bounds how long a stopping deliverer waits for the delivery
-// events it fetched to come back from the consumer.
+// drainWait bounds how long a stopping deliverer waits for its fetches
+// under way to end (they end within pullWait).
 const drainWait = 5 * time.Second
 
 // Options are what New needs.
@@ -134,7 +134,7 @@ func New(opts Options) (*Service, error) {
 }
 
 // StopTimeout is how long the deliverer may take to stop once asked: the
-// consumer's drain, the grace of the requests in flight, and room to
+// end of its fetches, the grace of the requests in flight, and room to
 // finish. A process running it must wait at least this long.
 func (s *Service) StopTimeout() time.Duration {
 	return drainWait + s.stopGrace + 10*time.Second
@@ -199,8 +199,9 @@ func (s *Service) Run(ctx context.Context) error {
 	}
 
 	var pulling sync.WaitGroup
-	share := max(1, s.cfg.DeliveryConcurrency/pullers)
-	for range pullers {
+	loops := min(pullers, s.cfg.DeliveryConcurrency)
+	share := s.cfg.DeliveryConcurrency / loops // what is fetched never exceeds the workers
+	for range loops {
 		pulling.Go(func() {
 			s.pull(consumer, share, func(msg jetstream.Msg) { s.dispatch(msg, jobs, stopping) }, stopping)
 		})
