@@ -6,7 +6,6 @@ import (
 	"time"
 
 	json "github.com/goccy/go-json"
-
 	"github.com/nats-io/nats.go"
 )
 
