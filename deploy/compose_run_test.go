@@ -1,7 +1,6 @@
 package deploy
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -174,14 +173,14 @@ type service struct {
 	args              []string
 	grace             time.Duration
 	cmd               *exec.Cmd
-	out               *syncBuffer
+	out               *testkit.Output
 	done              chan struct{}
 	err               error
 }
 
 func start(t *testing.T, name, bin string, args []string, env map[string]string) *service {
 	t.Helper()
-	svc := &service{name: name, args: args, out: &syncBuffer{}, done: make(chan struct{})}
+	svc := &service{name: name, args: args, out: &testkit.Output{}, done: make(chan struct{})}
 	svc.cmd = exec.Command(bin, args...)
 	svc.cmd.Env = processEnv(env)
 	svc.cmd.Dir = t.TempDir()
@@ -279,22 +278,4 @@ func post(t *testing.T, client *http.Client, url, body string, want int) {
 	if resp.StatusCode != want {
 		t.Errorf("POST %s %s: %d %s, want %d", url, body, resp.StatusCode, got, want)
 	}
-}
-
-// syncBuffer collects a process's output for failure messages.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }

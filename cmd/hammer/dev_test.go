@@ -256,7 +256,7 @@ func TestDevStopsCleanlyWhenItsLogPipeIsGone(t *testing.T) {
 	})
 	go func() { _, _ = io.Copy(io.Discard, r) }()
 
-	p := &proc{t: t, done: make(chan struct{}), out: &buffer{}, env: env}
+	p := &proc{t: t, done: make(chan struct{}), out: &testkit.Output{}, env: env}
 	go func() { <-done; close(p.done) }()
 	p.cmd = cmd
 	p.waitHTTP("http://"+env["HAMMER_OPS_ADDR"]+"/healthz", 2*time.Minute)

@@ -97,33 +97,15 @@ func stopLeftover(t *testing.T, dir string) {
 	_ = syscall.Kill(-pid, syscall.SIGKILL)
 }
 
-// buffer collects a process's output safely across goroutines.
-type buffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *buffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *buffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
-}
-
 // proc is a hammer process started by a test.
 type proc struct {
 	t      *testing.T
 	cmd    *exec.Cmd
-	out    *buffer
+	out    *testkit.Output
 	done   chan struct{}
 	err    error
 	env    map[string]string
-	stdout *buffer
+	stdout *testkit.Output
 }
 
 // cleanEnv is the test's environment without HAMMER_* variables (which
@@ -145,7 +127,7 @@ func cleanEnv(env map[string]string) []string {
 // of the test if it is still running.
 func start(t *testing.T, env map[string]string, args ...string) *proc {
 	t.Helper()
-	p := &proc{t: t, out: &buffer{}, stdout: &buffer{}, done: make(chan struct{}), env: env}
+	p := &proc{t: t, out: &testkit.Output{}, stdout: &testkit.Output{}, done: make(chan struct{}), env: env}
 	p.cmd = exec.Command(hammerBinary(t), args...)
 	p.cmd.Env = cleanEnv(env)
 	p.cmd.Stdout = p.stdout
