@@ -23,6 +23,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -46,6 +47,10 @@ type options struct {
 	profileFor  time.Duration
 	idle        time.Duration
 	timeline    time.Duration
+	// subFields is a JSON object of optional subscription fields that every
+	// measured subscription is created with; empty, they are created as
+	// the README creates one.
+	subFields string
 }
 
 func main() {
@@ -62,6 +67,7 @@ func main() {
 	flag.IntVar(&o.payload, "payload", 256, "bytes of data per message")
 	flag.DurationVar(&o.timeout, "timeout", 5*time.Minute, "give up after this long")
 	flag.StringVar(&o.label, "label", "", "a name for this run, copied into the summary")
+	flag.StringVar(&o.subFields, "sub", "", `optional fields of the measured subscriptions as a JSON object, e.g. '{"max_concurrent_requests": 64}'; empty: created as the README creates one (defaults)`)
 	flag.BoolVar(&o.keepLogs, "keep-logs", false, "print hammer's log path and keep it")
 	flag.DurationVar(&o.timeline, "timeline", 0, "print to stderr, per interval of this length, the deliveries accepted and received and each stage's progress and queue")
 	flag.StringVar(&o.profile, "profile", "", "write pprof profiles of hammer dev under load to this directory (starts it with HAMMER_PPROF=true)")
@@ -75,9 +81,12 @@ func main() {
 
 // summary is the one JSON object loadgen prints.
 type summary struct {
-	Label               string             `json:"label,omitempty"`
-	Messages            int                `json:"messages"`
-	Subscriptions       int                `json:"subscriptions"`
+	Label         string `json:"label,omitempty"`
+	Messages      int    `json:"messages"`
+	Subscriptions int    `json:"subscriptions"`
+	// SubscriptionFields is what the measured subscriptions were created
+	// with beyond id, topic_id, name and url: {} is the README's subscription.
+	SubscriptionFields  json.RawMessage    `json:"subscription_created_with"`
 	Publishers          int                `json:"publishers"`
 	Batch               int                `json:"batch"`
 	OfferedRate         float64            `json:"offered_rate,omitempty"`
@@ -103,13 +112,16 @@ func run(o options) error {
 	if o.messages < 1 || o.subs < 1 || o.publishers < 1 {
 		return errors.New("-messages, -subs and -publishers must be at least 1")
 	}
+	extra, err := subscriptionFields(o.subFields)
+	if err != nil {
+		return err
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), o.timeout)
 	defer cancel()
 
 	base := o.target
 	var dev *devProcess
 	if base == "" {
-		var err error
 		if dev, err = startDev(ctx, o); err != nil {
 			return err
 		}
@@ -139,7 +151,10 @@ func run(o options) error {
 	}
 	for i := range o.subs {
 		srv := rcv.add()
-		body := fmt.Sprintf(`{"subscription": {"id": "%s-sub-%d", "topic_id": %q, "name": "bench", "url": %q, "max_concurrent_requests": 64}}`, run, i, topic, srv.URL)
+		body, err := subscriptionBody(fmt.Sprintf("%s-sub-%d", run, i), topic, srv.URL, extra)
+		if err != nil {
+			return err
+		}
 		if err := c.post(ctx, "/v1/subscriptions", body, nil); err != nil {
 			return err
 		}
@@ -228,7 +243,7 @@ func run(o options) error {
 	self.CPUSeconds -= selfBefore.CPUSeconds
 
 	s := summary{
-		Label: o.label, Messages: o.messages, Subscriptions: o.subs, Publishers: o.publishers,
+		Label: o.label, Messages: o.messages, Subscriptions: o.subs, SubscriptionFields: extra, Publishers: o.publishers,
 		Batch: o.batch, OfferedRate: o.rate, DeadBacklog: o.deadBacklog, Deliveries: total,
 		Duplicates:          rcv.duplicates.Load(),
 		IngestPerSecond:     round(float64(o.messages) / published.Seconds()),
@@ -666,4 +681,34 @@ func requireLoopback(raw string) error {
 
 func round(f float64) float64 {
 	return float64(int64(f*100+0.5)) / 100
+}
+
+// subscriptionFields checks -sub: a JSON object (or nothing) that names
+// none of the fields loadgen sets itself.
+func subscriptionFields(raw string) (json.RawMessage, error) {
+	if strings.TrimSpace(raw) == "" {
+		return json.RawMessage("{}"), nil
+	}
+	var fields map[string]json.RawMessage
+	if err := json.Unmarshal([]byte(raw), &fields); err != nil {
+		return nil, fmt.Errorf("-sub %q: want a JSON object of subscription fields: %w", raw, err)
+	}
+	for _, own := range []string{"id", "topic_id", "name", "url"} {
+		if _, ok := fields[own]; ok {
+			return nil, fmt.Errorf("-sub names %q, which loadgen sets itself", own)
+		}
+	}
+	return json.Marshal(fields)
+}
+
+// subscriptionBody is the create request of one measured subscription: the
+// README's four fields plus extra.
+func subscriptionBody(id, topic, url string, extra json.RawMessage) (string, error) {
+	var fields map[string]any
+	if err := json.Unmarshal(extra, &fields); err != nil {
+		return "", err
+	}
+	fields["id"], fields["topic_id"], fields["name"], fields["url"] = id, topic, "bench", url
+	body, err := json.Marshal(map[string]any{"subscription": fields})
+	return string(body), err
 }
