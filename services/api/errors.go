@@ -8,7 +8,7 @@ import (
 	"github.com/labstack/echo/v4"
 	"go.uber.org/zap"
 
-	"github.com/hammer-webhooks/hammer/platform/database"
+	"github.com/hammer-webhooks/hammer/sql/store"
 )
 
 // Error is the body of every answer that is not a success: a stable code a
@@ -82,7 +82,7 @@ func atIndex(e *apiError, i int) *apiError {
 // storeError turns a database error into an answer: the caller has already
 // handled the errors that mean something for its resource.
 func storeError(err error) *apiError {
-	if errors.Is(err, database.ErrUnavailable) {
+	if errors.Is(err, store.ErrUnavailable) {
 		return unavailable(err)
 	}
 	return internal(err)

@@ -145,8 +145,8 @@ func FuzzDecodeRequests(f *testing.F) {
 		}
 		if p, err := parseList(q); err != nil {
 			checkRefusal(t, "list", err)
-		} else if p.limit < 1 || p.limit > maxLimit || p.offset < 0 {
-			t.Fatalf("list: accepted limit %d offset %d", p.limit, p.offset)
+		} else if p.Limit < 1 || p.Limit > maxLimit || p.Offset < 0 {
+			t.Fatalf("list: accepted limit %d offset %d", p.Limit, p.Offset)
 		}
 		for _, name := range []string{"topic_id", "subscription_id", "message_id", "delivery_id"} {
 			if v, err := idFilter(q, name); err != nil {

@@ -21,7 +21,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 
-	"github.com/hammer-webhooks/hammer/platform/database"
 	"github.com/hammer-webhooks/hammer/platform/events"
 	"github.com/hammer-webhooks/hammer/platform/tracing"
 )
@@ -490,9 +489,9 @@ func (s *Server) publishMessage(c echo.Context) error {
 	}
 	ctx, span := tracing.StartServer(c.Request(), "POST /v1/messages")
 	defer span.End()
-	exists, err := s.q.TopicExists(ctx, d.topicID)
+	exists, err := s.catalog.TopicExists(ctx, d.topicID)
 	if err != nil {
-		return storeError(database.Interpret(err))
+		return storeError(err)
 	}
 	if !exists {
 		return unknownTopic(d.topicID)
@@ -523,9 +522,9 @@ func (s *Server) publishBatch(c echo.Context) error {
 	}
 	ctx, span := tracing.StartServer(c.Request(), "POST /v1/messages:batch")
 	defer span.End()
-	existing, err := s.q.TopicListExisting(ctx, topics)
+	existing, err := s.catalog.ExistingTopics(ctx, topics)
 	if err != nil {
-		return storeError(database.Interpret(err))
+		return storeError(err)
 	}
 	found := make(map[string]bool, len(existing))
 	for _, id := range existing {

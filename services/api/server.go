@@ -23,7 +23,8 @@ import (
 	"github.com/hammer-webhooks/hammer/platform/config"
 	"github.com/hammer-webhooks/hammer/platform/ops"
 	"github.com/hammer-webhooks/hammer/platform/topology"
-	"github.com/hammer-webhooks/hammer/sql/dbsqlc"
+	"github.com/hammer-webhooks/hammer/sql/store/catalog"
+	"github.com/hammer-webhooks/hammer/sql/store/record"
 )
 
 // openAPI is the API's description, served at /openapi.json. It is a copy of
@@ -60,7 +61,8 @@ type Options struct {
 type Server struct {
 	cfg      config.API
 	pool     *pgxpool.Pool
-	q        *dbsqlc.Queries
+	catalog  *catalog.Catalog
+	record   *record.Record
 	nc       *nats.Conn
 	js       jetstream.JetStream
 	log      *zap.Logger
@@ -108,7 +110,8 @@ func New(opts Options) (*Server, error) {
 	s := &Server{
 		cfg:      opts.Config,
 		pool:     opts.Pool,
-		q:        dbsqlc.New(opts.Pool),
+		catalog:  catalog.New(opts.Pool),
+		record:   record.New(opts.Pool),
 		nc:       opts.NATS,
 		js:       js,
 		log:      opts.Logger,
@@ -128,7 +131,7 @@ func New(opts Options) (*Server, error) {
 		Name: "hammer_api_subscription_view_errors_total",
 		Help: "Writes of the subscriptions bucket or subscription events that failed and were queued for retry.",
 	})
-	s.view = &view{nc: opts.NATS, js: js, q: s.q, log: opts.Logger, timeout: timeout, errors: viewErrors, page: rebuildPage, dirty: map[string]struct{}{}}
+	s.view = &view{nc: opts.NATS, js: js, catalog: s.catalog, log: opts.Logger, timeout: timeout, errors: viewErrors, page: rebuildPage, dirty: map[string]struct{}{}}
 	s.pub = &publisher{
 		nc: opts.NATS, js: js, log: opts.Logger, timeout: timeout,
 		accepted: prometheus.NewCounter(prometheus.CounterOpts{
@@ -314,7 +317,7 @@ const pruneEvery = time.Hour
 func (s *Server) pruneTombstones(ctx context.Context) {
 	pctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
-	n, err := s.q.DeletedMessagePruneBefore(pctx, time.Now().Add(-s.cfg.StreamMaxAge))
+	n, err := s.record.PruneTombstones(pctx, time.Now().Add(-s.cfg.StreamMaxAge))
 	if err != nil {
 		s.log.Warn("pruning message tombstones; will retry", zap.Error(err))
 		return

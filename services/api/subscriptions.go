@@ -5,12 +5,12 @@ import (
 	"errors"
 	"net/http"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/labstack/echo/v4"
 
-	"github.com/hammer-webhooks/hammer/platform/database"
 	"github.com/hammer-webhooks/hammer/platform/events"
-	"github.com/hammer-webhooks/hammer/sql/dbsqlc"
+	"github.com/hammer-webhooks/hammer/platform/subscription"
+	"github.com/hammer-webhooks/hammer/sql/store"
+	"github.com/hammer-webhooks/hammer/sql/store/catalog"
 )
 
 // subscriptionFields is the body of a subscription create or PATCH.
@@ -109,42 +109,23 @@ func decodeSubscription(body []byte, pathID string) (*subscriptionFields, *apiEr
 	return f, nil
 }
 
-// named reports whether a PATCH body names any field that changes a
-// subscription.
-func (f *subscriptionFields) named() bool {
-	return f.TopicID != nil || f.Name != nil || f.URL != nil || f.SecretToken != nil ||
-		f.SigningSecret != nil || f.MaxDeliveryAttempts != nil || f.DeliveryAttemptDelay != nil ||
-		f.DeliveryAttemptTimeout != nil || f.MaxConcurrentRequests != nil
+// patch is what the body names, as the store applies it.
+func (f *subscriptionFields) patch() subscription.Patch {
+	return subscription.Patch{
+		TopicID: f.TopicID, Name: f.Name, URL: f.URL,
+		SecretToken: f.SecretToken, SigningSecret: f.SigningSecret,
+		MaxDeliveryAttempts:    f.MaxDeliveryAttempts,
+		DeliveryAttemptDelay:   f.DeliveryAttemptDelay,
+		DeliveryAttemptTimeout: f.DeliveryAttemptTimeout,
+		MaxConcurrentRequests:  f.MaxConcurrentRequests,
+	}
 }
 
-// apply copies the named fields onto p.
-func (f *subscriptionFields) apply(p *dbsqlc.SubscriptionUpdateParams) {
-	set := func(dst *string, v *string) {
-		if v != nil {
-			*dst = *v
-		}
-	}
-	setInt := func(dst *int32, v *int) {
-		if v != nil {
-			*dst = int32(*v)
-		}
-	}
-	set(&p.TopicID, f.TopicID)
-	set(&p.Name, f.Name)
-	set(&p.Url, f.URL)
-	set(&p.SecretToken, f.SecretToken)
-	set(&p.SigningSecret, f.SigningSecret)
-	setInt(&p.MaxDeliveryAttempts, f.MaxDeliveryAttempts)
-	setInt(&p.DeliveryAttemptDelay, f.DeliveryAttemptDelay)
-	setInt(&p.DeliveryAttemptTimeout, f.DeliveryAttemptTimeout)
-	setInt(&p.MaxConcurrentRequests, f.MaxConcurrentRequests)
-}
-
-func orDefault(v *int, field string) int32 {
+func orDefault(v *int, field string) int {
 	if v != nil {
-		return int32(*v)
+		return *v
 	}
-	return int32(limits[field].def)
+	return limits[field].def
 }
 
 func (s *Server) createSubscription(c echo.Context) error {
@@ -156,8 +137,8 @@ func (s *Server) createSubscription(c echo.Context) error {
 	if aerr != nil {
 		return aerr
 	}
-	p := dbsqlc.SubscriptionInsertParams{
-		ID: *f.ID, TopicID: *f.TopicID, Name: *f.Name, Url: *f.URL,
+	p := subscription.Subscription{
+		ID: *f.ID, TopicID: *f.TopicID, Name: *f.Name, URL: *f.URL,
 		MaxDeliveryAttempts:    orDefault(f.MaxDeliveryAttempts, "max_delivery_attempts"),
 		DeliveryAttemptDelay:   orDefault(f.DeliveryAttemptDelay, "delivery_attempt_delay"),
 		DeliveryAttemptTimeout: orDefault(f.DeliveryAttemptTimeout, "delivery_attempt_timeout"),
@@ -175,12 +156,12 @@ func (s *Server) createSubscription(c echo.Context) error {
 		p.SigningSecret = newSigningSecret()
 	}
 	ctx := c.Request().Context()
-	sub, err := s.q.SubscriptionInsert(ctx, p)
-	if err = database.Interpret(err); err != nil {
+	sub, err := s.catalog.CreateSubscription(ctx, p)
+	if err != nil {
 		switch {
-		case errors.Is(err, database.ErrConflict):
+		case errors.Is(err, store.ErrConflict):
 			return alreadyExists("subscription")
-		case errors.Is(err, database.ErrParentMissing):
+		case errors.Is(err, store.ErrParentMissing):
 			return unknownTopic(p.TopicID)
 		}
 		return storeError(err)
@@ -190,7 +171,7 @@ func (s *Server) createSubscription(c echo.Context) error {
 }
 
 func (s *Server) getSubscription(c echo.Context) error {
-	return getOne(c, "subscription", s.q.SubscriptionGetByID, subscriptionOut)
+	return getOne(c, "subscription", s.catalog.Subscription, subscriptionOut)
 }
 
 func (s *Server) listSubscriptions(c echo.Context) error {
@@ -203,26 +184,11 @@ func (s *Server) listSubscriptions(c echo.Context) error {
 	if aerr != nil {
 		return aerr
 	}
-	ctx := c.Request().Context()
-	var rows []dbsqlc.Subscription
-	var err error
-	if p.asc {
-		rows, err = s.q.SubscriptionListAsc(ctx, dbsqlc.SubscriptionListAscParams{TopicID: topicID,
-			CreatedAtGt: p.gt, CreatedAtGte: p.gte, CreatedAtLt: p.lt, CreatedAtLte: p.lte,
-			RowOffset: p.offset, RowLimit: p.limit})
-	} else {
-		rows, err = s.q.SubscriptionListDesc(ctx, dbsqlc.SubscriptionListDescParams{TopicID: topicID,
-			CreatedAtGt: p.gt, CreatedAtGte: p.gte, CreatedAtLt: p.lt, CreatedAtLte: p.lte,
-			RowOffset: p.offset, RowLimit: p.limit})
-	}
+	rows, err := s.catalog.ListSubscriptions(c.Request().Context(), catalog.SubscriptionFilter{TopicID: topicID}, p)
 	if err != nil {
-		return storeError(database.Interpret(err))
+		return storeError(err)
 	}
-	out := make([]Subscription, len(rows))
-	for i, sub := range rows {
-		out[i] = subscriptionOut(sub)
-	}
-	return c.JSON(http.StatusOK, map[string][]Subscription{"subscriptions": out})
+	return c.JSON(http.StatusOK, map[string][]Subscription{"subscriptions": store.Map(rows, subscriptionOut)})
 }
 
 // patchSubscription changes only the fields the body names, under a row lock
@@ -241,40 +207,18 @@ func (s *Server) patchSubscription(c echo.Context) error {
 		return aerr
 	}
 	ctx := c.Request().Context()
-	var sub dbsqlc.Subscription
-	err := s.inTx(ctx, func(tx pgx.Tx) error {
-		q := s.q.WithTx(tx)
-		cur, err := q.SubscriptionGetByIDForUpdate(ctx, id)
-		if err != nil {
-			return database.Interpret(err)
-		}
-		if !f.named() {
-			sub = cur
-			return nil
-		}
-		p := dbsqlc.SubscriptionUpdateParams{
-			ID: cur.ID, TopicID: cur.TopicID, Name: cur.Name, Url: cur.Url,
-			SecretToken: cur.SecretToken, SigningSecret: cur.SigningSecret,
-			MaxDeliveryAttempts:    cur.MaxDeliveryAttempts,
-			DeliveryAttemptDelay:   cur.DeliveryAttemptDelay,
-			DeliveryAttemptTimeout: cur.DeliveryAttemptTimeout,
-			MaxConcurrentRequests:  cur.MaxConcurrentRequests,
-			UpdatedAt:              now(),
-		}
-		f.apply(&p)
-		sub, err = q.SubscriptionUpdate(ctx, p)
-		return database.Interpret(err)
-	})
+	patch := f.patch()
+	sub, err := s.catalog.UpdateSubscription(ctx, id, patch, now())
 	if err != nil {
 		switch {
-		case errors.Is(err, database.ErrNotFound):
+		case errors.Is(err, store.ErrNotFound):
 			return notFound("subscription")
-		case errors.Is(err, database.ErrParentMissing):
+		case errors.Is(err, store.ErrParentMissing):
 			return unknownTopic(*f.TopicID)
 		}
 		return storeError(err)
 	}
-	if f.named() {
+	if !patch.Empty() {
 		s.view.changed(ctx, events.KindSubscriptionUpdated, sub)
 	}
 	return c.JSON(http.StatusOK, subscriptionOut(sub))
@@ -286,9 +230,9 @@ func (s *Server) deleteSubscription(c echo.Context) error {
 		return notFound("subscription")
 	}
 	ctx := c.Request().Context()
-	sub, err := s.q.SubscriptionDelete(ctx, id)
-	if err = database.Interpret(err); err != nil {
-		if errors.Is(err, database.ErrNotFound) {
+	sub, err := s.catalog.DeleteSubscription(ctx, id)
+	if err != nil {
+		if errors.Is(err, store.ErrNotFound) {
 			return notFound("subscription")
 		}
 		return storeError(err)

@@ -5,11 +5,10 @@ import (
 	"errors"
 	"net/http"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/labstack/echo/v4"
 
-	"github.com/hammer-webhooks/hammer/platform/database"
-	"github.com/hammer-webhooks/hammer/sql/dbsqlc"
+	"github.com/hammer-webhooks/hammer/sql/store"
+	"github.com/hammer-webhooks/hammer/sql/store/catalog"
 )
 
 // topicFields is the body of a topic create or PATCH. Timestamps are
@@ -66,9 +65,9 @@ func (s *Server) createTopic(c echo.Context) error {
 	if aerr != nil {
 		return aerr
 	}
-	t, err := s.q.TopicInsert(c.Request().Context(), dbsqlc.TopicInsertParams{ID: *f.ID, Name: *f.Name, CreatedAt: now()})
-	if err = database.Interpret(err); err != nil {
-		if errors.Is(err, database.ErrConflict) {
+	t, err := s.catalog.CreateTopic(c.Request().Context(), catalog.Topic{ID: *f.ID, Name: *f.Name, CreatedAt: now()})
+	if err != nil {
+		if errors.Is(err, store.ErrConflict) {
 			return alreadyExists("topic")
 		}
 		return storeError(err)
@@ -77,7 +76,7 @@ func (s *Server) createTopic(c echo.Context) error {
 }
 
 func (s *Server) getTopic(c echo.Context) error {
-	return getOne(c, "topic", s.q.TopicGetByID, topicOut)
+	return getOne(c, "topic", s.catalog.Topic, topicOut)
 }
 
 func (s *Server) listTopics(c echo.Context) error {
@@ -85,26 +84,11 @@ func (s *Server) listTopics(c echo.Context) error {
 	if aerr != nil {
 		return aerr
 	}
-	ctx := c.Request().Context()
-	var rows []dbsqlc.Topic
-	var err error
-	if p.asc {
-		rows, err = s.q.TopicListAsc(ctx, dbsqlc.TopicListAscParams{
-			CreatedAtGt: p.gt, CreatedAtGte: p.gte, CreatedAtLt: p.lt, CreatedAtLte: p.lte,
-			RowOffset: p.offset, RowLimit: p.limit})
-	} else {
-		rows, err = s.q.TopicListDesc(ctx, dbsqlc.TopicListDescParams{
-			CreatedAtGt: p.gt, CreatedAtGte: p.gte, CreatedAtLt: p.lt, CreatedAtLte: p.lte,
-			RowOffset: p.offset, RowLimit: p.limit})
-	}
+	rows, err := s.catalog.ListTopics(c.Request().Context(), p)
 	if err != nil {
-		return storeError(database.Interpret(err))
+		return storeError(err)
 	}
-	out := make([]Topic, len(rows))
-	for i, t := range rows {
-		out[i] = topicOut(t)
-	}
-	return c.JSON(http.StatusOK, map[string][]Topic{"topics": out})
+	return c.JSON(http.StatusOK, map[string][]Topic{"topics": store.Map(rows, topicOut)})
 }
 
 func (s *Server) patchTopic(c echo.Context) error {
@@ -121,15 +105,15 @@ func (s *Server) patchTopic(c echo.Context) error {
 		return aerr
 	}
 	ctx := c.Request().Context()
-	var t dbsqlc.Topic
+	var t catalog.Topic
 	var err error
 	if f.Name != nil {
-		t, err = s.q.TopicUpdate(ctx, dbsqlc.TopicUpdateParams{ID: id, Name: *f.Name, UpdatedAt: now()})
+		t, err = s.catalog.RenameTopic(ctx, id, *f.Name, now())
 	} else {
-		t, err = s.q.TopicGetByID(ctx, id)
+		t, err = s.catalog.Topic(ctx, id)
 	}
-	if err = database.Interpret(err); err != nil {
-		if errors.Is(err, database.ErrNotFound) {
+	if err != nil {
+		if errors.Is(err, store.ErrNotFound) {
 			return notFound("topic")
 		}
 		return storeError(err)
@@ -145,21 +129,9 @@ func (s *Server) deleteTopic(c echo.Context) error {
 		return notFound("topic")
 	}
 	ctx := c.Request().Context()
-	var deleted []dbsqlc.Subscription
-	err := s.inTx(ctx, func(tx pgx.Tx) error {
-		q := s.q.WithTx(tx)
-		if _, err := q.TopicGetByIDForUpdate(ctx, id); err != nil {
-			return database.Interpret(err)
-		}
-		var err error
-		if deleted, err = q.SubscriptionDeleteByTopicID(ctx, id); err != nil {
-			return database.Interpret(err)
-		}
-		_, err = q.TopicDelete(ctx, id)
-		return database.Interpret(err)
-	})
+	deleted, err := s.catalog.DeleteTopic(ctx, id)
 	if err != nil {
-		if errors.Is(err, database.ErrNotFound) {
+		if errors.Is(err, store.ErrNotFound) {
 			return notFound("topic")
 		}
 		return storeError(err)
