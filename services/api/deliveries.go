@@ -5,7 +5,6 @@ import (
 
 	"github.com/labstack/echo/v4"
 
-	"github.com/hammer-webhooks/hammer/platform/events"
 	"github.com/hammer-webhooks/hammer/sql/store"
 	"github.com/hammer-webhooks/hammer/sql/store/record"
 )
@@ -14,7 +13,7 @@ import (
 // the deliverers' events, a moment behind.
 
 func (s *Server) getDelivery(c echo.Context) error {
-	return getOne(c, "delivery", s.record.Delivery, deliveryOut)
+	return getOne(c, "delivery", s.app.Delivery, deliveryOut)
 }
 
 func (s *Server) listDeliveries(c echo.Context) error {
@@ -32,22 +31,18 @@ func (s *Server) listDeliveries(c echo.Context) error {
 			return aerr
 		}
 	}
-	switch st := q.Get("status"); st {
-	case "":
-	case events.StatusPending, events.StatusCompleted, events.StatusFailed:
+	if st := q.Get("status"); st != "" {
 		f.Status = &st
-	default:
-		return invalid("status", "status must be pending, completed or failed")
 	}
-	rows, err := s.record.ListDeliveries(c.Request().Context(), f, p)
+	rows, err := s.app.ListDeliveries(c.Request().Context(), f, p)
 	if err != nil {
-		return storeError(err)
+		return err
 	}
 	return c.JSON(http.StatusOK, map[string][]Delivery{"deliveries": store.Map(rows, deliveryOut)})
 }
 
 func (s *Server) getAttempt(c echo.Context) error {
-	return getOne(c, "delivery_attempt", s.record.Attempt, attemptOut)
+	return getOne(c, "delivery_attempt", s.app.Attempt, attemptOut)
 }
 
 func (s *Server) listAttempts(c echo.Context) error {
@@ -60,9 +55,9 @@ func (s *Server) listAttempts(c echo.Context) error {
 	if aerr != nil {
 		return aerr
 	}
-	rows, err := s.record.ListAttempts(c.Request().Context(), record.AttemptFilter{DeliveryID: deliveryID}, p)
+	rows, err := s.app.ListAttempts(c.Request().Context(), record.AttemptFilter{DeliveryID: deliveryID}, p)
 	if err != nil {
-		return storeError(err)
+		return err
 	}
 	return c.JSON(http.StatusOK, map[string][]DeliveryAttempt{"delivery_attempts": store.Map(rows, attemptOut)})
 }

@@ -9,13 +9,14 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/hammer-webhooks/hammer/services/api/app"
 	"github.com/hammer-webhooks/hammer/sql/store"
 )
 
 // List paging (DESIGN "The REST API").
 const (
-	defaultLimit = 25
-	maxLimit     = 50
+	defaultLimit = app.DefaultLimit
+	maxLimit     = app.MaxLimit
 )
 
 // parseList reads limit, offset, order and created_at_* from the query.
@@ -76,11 +77,15 @@ func idFilter(q url.Values, name string) (*string, *apiError) {
 	if s == "" {
 		return nil, nil
 	}
-	if err := checkID(name, s); err != nil {
-		return nil, err
+	if err := app.CheckID(name, s); err != nil {
+		return nil, fromApp(err)
 	}
 	return &s, nil
 }
+
+// validID reports whether s can be an ID; path parameters that cannot be
+// never reach the application.
+func validID(s string) bool { return app.ValidID(s) }
 
 // pathID reads the path's id, unescaped. ok is false when it cannot be an ID
 // (no such resource can exist, so the caller answers 404 without a query).

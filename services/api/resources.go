@@ -2,7 +2,6 @@ package api
 
 import (
 	"context"
-	"errors"
 	"net/http"
 	"time"
 
@@ -10,7 +9,7 @@ import (
 
 	"github.com/hammer-webhooks/hammer/platform/events"
 	"github.com/hammer-webhooks/hammer/platform/subscription"
-	"github.com/hammer-webhooks/hammer/sql/store"
+	"github.com/hammer-webhooks/hammer/services/api/app"
 	"github.com/hammer-webhooks/hammer/sql/store/catalog"
 	"github.com/hammer-webhooks/hammer/sql/store/record"
 )
@@ -30,7 +29,7 @@ func (t timestamp) MarshalJSON() ([]byte, error) {
 }
 
 // now is the time a change is stamped with, at the precision Postgres keeps.
-func now() time.Time { return time.Now().UTC().Truncate(time.Microsecond) }
+func now() time.Time { return app.Now() }
 
 // Topic is a topic as the API returns it.
 type Topic struct {
@@ -70,19 +69,6 @@ func subscriptionOut(s subscription.Subscription) Subscription {
 		DeliveryAttemptTimeout: s.DeliveryAttemptTimeout,
 		MaxConcurrentRequests:  s.MaxConcurrentRequests,
 		CreatedAt:              timestamp(s.CreatedAt), UpdatedAt: timestamp(s.UpdatedAt),
-	}
-}
-
-// subscriptionView is the row as the deliverers see it in the key-value bucket.
-func subscriptionView(s subscription.Subscription) events.Subscription {
-	return events.Subscription{
-		ID: s.ID, TopicID: s.TopicID, Name: s.Name, URL: s.URL,
-		SecretToken: s.SecretToken, SigningSecret: s.SigningSecret,
-		MaxDeliveryAttempts:    s.MaxDeliveryAttempts,
-		DeliveryAttemptDelay:   s.DeliveryAttemptDelay,
-		DeliveryAttemptTimeout: s.DeliveryAttemptTimeout,
-		MaxConcurrentRequests:  s.MaxConcurrentRequests,
-		CreatedAt:              s.CreatedAt.UTC(), UpdatedAt: s.UpdatedAt.UTC(),
 	}
 }
 
@@ -180,10 +166,7 @@ func getOne[R, O any](c echo.Context, resource string, get func(context.Context,
 	}
 	row, err := get(c.Request().Context(), id)
 	if err != nil {
-		if errors.Is(err, store.ErrNotFound) {
-			return notFound(resource)
-		}
-		return storeError(err)
+		return err
 	}
 	return c.JSON(http.StatusOK, out(row))
 }

@@ -2,13 +2,12 @@ package api
 
 import (
 	"encoding/json"
-	"errors"
 	"net/http"
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/hammer-webhooks/hammer/services/api/app"
 	"github.com/hammer-webhooks/hammer/sql/store"
-	"github.com/hammer-webhooks/hammer/sql/store/catalog"
 )
 
 // topicFields is the body of a topic create or PATCH. Timestamps are
@@ -24,6 +23,10 @@ type topicRequest struct {
 	Topic *topicFields `json:"topic"`
 }
 
+func (f *topicFields) input() app.TopicInput {
+	return app.TopicInput{ID: f.ID, Name: f.Name}
+}
+
 // decodeTopic reads and checks a topic body. On create every field is
 // required; on PATCH (pathID set) only the named fields are checked.
 func decodeTopic(body []byte, pathID string) (*topicFields, *apiError) {
@@ -35,23 +38,8 @@ func decodeTopic(body []byte, pathID string) (*topicFields, *apiError) {
 	if f == nil {
 		return nil, invalid("topic", `the body must be {"topic": {...}}`)
 	}
-	switch {
-	case f.ID == nil && pathID == "":
-		return nil, invalid("id", "id is required")
-	case f.ID != nil && pathID != "" && *f.ID != pathID:
-		return nil, invalid("id", "id %q differs from the path's %q; an id cannot be changed", *f.ID, pathID)
-	case f.ID != nil:
-		if err := checkID("id", *f.ID); err != nil {
-			return nil, err
-		}
-	}
-	if f.Name == nil && pathID == "" {
-		return nil, invalid("name", "name is required")
-	}
-	if f.Name != nil {
-		if err := checkText("name", *f.Name, maxNameBytes); err != nil {
-			return nil, err
-		}
+	if err := app.CheckTopic(f.input(), pathID); err != nil {
+		return nil, fromApp(err)
 	}
 	return f, nil
 }
@@ -65,18 +53,15 @@ func (s *Server) createTopic(c echo.Context) error {
 	if aerr != nil {
 		return aerr
 	}
-	t, err := s.catalog.CreateTopic(c.Request().Context(), catalog.Topic{ID: *f.ID, Name: *f.Name, CreatedAt: now()})
+	t, err := s.app.CreateTopic(c.Request().Context(), f.input())
 	if err != nil {
-		if errors.Is(err, store.ErrConflict) {
-			return alreadyExists("topic")
-		}
-		return storeError(err)
+		return err
 	}
 	return c.JSON(http.StatusOK, topicOut(t))
 }
 
 func (s *Server) getTopic(c echo.Context) error {
-	return getOne(c, "topic", s.catalog.Topic, topicOut)
+	return getOne(c, "topic", s.app.Topic, topicOut)
 }
 
 func (s *Server) listTopics(c echo.Context) error {
@@ -84,9 +69,9 @@ func (s *Server) listTopics(c echo.Context) error {
 	if aerr != nil {
 		return aerr
 	}
-	rows, err := s.catalog.ListTopics(c.Request().Context(), p)
+	rows, err := s.app.ListTopics(c.Request().Context(), p)
 	if err != nil {
-		return storeError(err)
+		return err
 	}
 	return c.JSON(http.StatusOK, map[string][]Topic{"topics": store.Map(rows, topicOut)})
 }
@@ -104,40 +89,21 @@ func (s *Server) patchTopic(c echo.Context) error {
 	if aerr != nil {
 		return aerr
 	}
-	ctx := c.Request().Context()
-	var t catalog.Topic
-	var err error
-	if f.Name != nil {
-		t, err = s.catalog.RenameTopic(ctx, id, *f.Name, now())
-	} else {
-		t, err = s.catalog.Topic(ctx, id)
-	}
+	t, err := s.app.UpdateTopic(c.Request().Context(), id, f.input())
 	if err != nil {
-		if errors.Is(err, store.ErrNotFound) {
-			return notFound("topic")
-		}
-		return storeError(err)
+		return err
 	}
 	return c.JSON(http.StatusOK, topicOut(t))
 }
 
-// deleteTopic deletes a topic and its subscriptions, then tells the
-// deliverers each subscription is gone.
+// deleteTopic deletes a topic and its subscriptions.
 func (s *Server) deleteTopic(c echo.Context) error {
 	id, ok := pathID(c)
 	if !ok {
 		return notFound("topic")
 	}
-	ctx := c.Request().Context()
-	deleted, err := s.catalog.DeleteTopic(ctx, id)
-	if err != nil {
-		if errors.Is(err, store.ErrNotFound) {
-			return notFound("topic")
-		}
-		return storeError(err)
-	}
-	for _, sub := range deleted {
-		s.view.deleted(ctx, sub)
+	if err := s.app.DeleteTopic(c.Request().Context(), id); err != nil {
+		return err
 	}
 	return c.NoContent(http.StatusNoContent)
 }

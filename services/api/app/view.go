@@ -1,4 +1,4 @@
-package api
+package app
 
 import (
 	"bytes"
@@ -84,7 +84,7 @@ func (v *view) deleted(ctx context.Context, sub subscription.Subscription) {
 	ctx, cancel := v.detached(ctx)
 	defer cancel()
 	v.syncOrRemember(ctx, sub.ID)
-	v.publish(ctx, changeEvent(events.KindSubscriptionDeleted, sub, now()))
+	v.publish(ctx, changeEvent(events.KindSubscriptionDeleted, sub, Now()))
 }
 
 func (v *view) syncOrRemember(ctx context.Context, id string) {
@@ -280,9 +280,38 @@ func (v *view) retry(ctx context.Context) {
 	}
 }
 
-// pending reports how much is waiting for a retry (tests and logs).
+// Rebuild makes the subscriptions bucket match Postgres (the API does it at
+// start) and returns how many subscriptions it holds.
+func (a *App) Rebuild(ctx context.Context) (int, error) { return a.view.rebuild(ctx) }
+
+// Retry writes again the bucket entries and publishes again the events that
+// failed before (NATS was away).
+func (a *App) Retry(ctx context.Context) { a.view.retry(ctx) }
+
+// Pending reports how much is waiting for Retry: subscriptions whose bucket
+// entry is stale, and events not yet published.
+func (a *App) Pending() (dirty, outbox int) { return a.view.pending() }
+
+// SetRebuildPage sets how many subscriptions Rebuild reads per query (tests
+// walk several pages with a small one).
+func (a *App) SetRebuildPage(n int32) { a.view.page = n }
+
 func (v *view) pending() (dirty, outbox int) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	return len(v.dirty), len(v.outbox)
+}
+
+// subscriptionView is the subscription as the deliverers see it in the
+// key-value bucket.
+func subscriptionView(s subscription.Subscription) events.Subscription {
+	return events.Subscription{
+		ID: s.ID, TopicID: s.TopicID, Name: s.Name, URL: s.URL,
+		SecretToken: s.SecretToken, SigningSecret: s.SigningSecret,
+		MaxDeliveryAttempts:    s.MaxDeliveryAttempts,
+		DeliveryAttemptDelay:   s.DeliveryAttemptDelay,
+		DeliveryAttemptTimeout: s.DeliveryAttemptTimeout,
+		MaxConcurrentRequests:  s.MaxConcurrentRequests,
+		CreatedAt:              s.CreatedAt.UTC(), UpdatedAt: s.UpdatedAt.UTC(),
+	}
 }
