@@ -305,13 +305,5 @@ func (v *view) pending() (dirty, outbox int) {
 // subscriptionView is the subscription as the deliverers see it in the
 // key-value bucket.
 func subscriptionView(s subscription.Subscription) events.Subscription {
-	return events.Subscription{
-		ID: s.ID, TopicID: s.TopicID, Name: s.Name, URL: s.URL,
-		SecretToken: s.SecretToken, SigningSecret: s.SigningSecret,
-		MaxDeliveryAttempts:    s.MaxDeliveryAttempts,
-		DeliveryAttemptDelay:   s.DeliveryAttemptDelay,
-		DeliveryAttemptTimeout: s.DeliveryAttemptTimeout,
-		MaxConcurrentRequests:  s.MaxConcurrentRequests,
-		CreatedAt:              s.CreatedAt.UTC(), UpdatedAt: s.UpdatedAt.UTC(),
-	}
+	return events.Subscription(s)
 }

@@ -35,7 +35,7 @@ func New(pool *pgxpool.Pool) *Catalog {
 }
 
 func topicOf(t dbsqlc.Topic) Topic {
-	return Topic{ID: t.ID, Name: t.Name, CreatedAt: t.CreatedAt, UpdatedAt: t.UpdatedAt}
+	return Topic{ID: t.ID, Name: t.Name, CreatedAt: t.CreatedAt.UTC(), UpdatedAt: t.UpdatedAt.UTC()}
 }
 
 // CreateTopic inserts t, stamped created (and updated) at t.CreatedAt.
@@ -115,6 +115,8 @@ func (c *Catalog) ExistingTopics(ctx context.Context, ids []string) ([]string, e
 	return found, store.Interpret(err)
 }
 
+// subscriptionOf is a row as hammer models it; times are UTC, as the
+// bucket has always held them.
 func subscriptionOf(s dbsqlc.Subscription) subscription.Subscription {
 	return subscription.Subscription{
 		ID: s.ID, TopicID: s.TopicID, Name: s.Name, URL: s.Url,
@@ -123,7 +125,7 @@ func subscriptionOf(s dbsqlc.Subscription) subscription.Subscription {
 		DeliveryAttemptDelay:   int(s.DeliveryAttemptDelay),
 		DeliveryAttemptTimeout: int(s.DeliveryAttemptTimeout),
 		MaxConcurrentRequests:  int(s.MaxConcurrentRequests),
-		CreatedAt:              s.CreatedAt, UpdatedAt: s.UpdatedAt,
+		CreatedAt:              s.CreatedAt.UTC(), UpdatedAt: s.UpdatedAt.UTC(),
 	}
 }
 
