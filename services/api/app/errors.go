@@ -42,6 +42,7 @@ type Error struct {
 	Cause   error
 }
 
+// Error is the code and message, and the cause for the log.
 func (e *Error) Error() string {
 	if e.Cause != nil {
 		return fmt.Sprintf("%s: %s: %v", e.Code, e.Message, e.Cause)
@@ -49,6 +50,7 @@ func (e *Error) Error() string {
 	return e.Code + ": " + e.Message
 }
 
+// Unwrap is the cause, so errors.Is finds a store or NATS error under it.
 func (e *Error) Unwrap() error { return e.Cause }
 
 // Errorf is an error of kind k with code and a formatted message.
