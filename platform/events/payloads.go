@@ -7,6 +7,8 @@ import (
 
 	json "github.com/goccy/go-json"
 	"github.com/nats-io/nats.go"
+
+	"github.com/hammer-webhooks/hammer/platform/subscription"
 )
 
 // Message is a message as it travels on MESSAGES: the data is the NATS
@@ -140,21 +142,11 @@ type Outcome struct {
 	At       time.Time `json:"at"`
 }
 
-// Subscription is the live view of a subscription kept in BucketSubscriptions.
-type Subscription struct {
-	ID                     string    `json:"id"`
-	TopicID                string    `json:"topic_id"`
-	Name                   string    `json:"name"`
-	URL                    string    `json:"url"`
-	SecretToken            string    `json:"secret_token"`
-	SigningSecret          string    `json:"signing_secret"`
-	MaxDeliveryAttempts    int       `json:"max_delivery_attempts"`
-	DeliveryAttemptDelay   int       `json:"delivery_attempt_delay"`
-	DeliveryAttemptTimeout int       `json:"delivery_attempt_timeout"`
-	MaxConcurrentRequests  int       `json:"max_concurrent_requests"`
-	CreatedAt              time.Time `json:"created_at"`
-	UpdatedAt              time.Time `json:"updated_at"`
-}
+// Subscription is the live view of a subscription kept in
+// BucketSubscriptions: hammer's one subscription model
+// (platform/subscription), whose JSON is the bucket's value, with what the
+// events make of it.
+type Subscription subscription.Subscription
 
 // Target is the part of s a delivery is sent with.
 func (s Subscription) Target() Target {

@@ -8,7 +8,7 @@ import (
 	"github.com/labstack/echo/v4"
 	"go.uber.org/zap"
 
-	"github.com/hammer-webhooks/hammer/platform/database"
+	"github.com/hammer-webhooks/hammer/services/api/app"
 )
 
 // Error is the body of every answer that is not a success: a stable code a
@@ -41,51 +41,43 @@ func newError(status int, code, format string, args ...any) *apiError {
 
 // invalid is a 400 about one field of the input: code invalid_<field>.
 func invalid(field, format string, args ...any) *apiError {
-	return newError(http.StatusBadRequest, "invalid_"+field, format, args...)
+	return fromApp(app.InvalidField(field, format, args...))
 }
 
+// notFound is the 404 for a path ID that cannot exist.
 func notFound(resource string) *apiError {
 	return newError(http.StatusNotFound, resource+"_does_not_exists", "%s does not exist", resource)
 }
 
-func alreadyExists(resource string) *apiError {
-	return newError(http.StatusConflict, resource+"_already_exists", "a %s with this id already exists", resource)
-}
-
-func unknownTopic(id string) *apiError {
-	return newError(http.StatusUnprocessableEntity, "topic_does_not_exists", "topic %q does not exist", id)
-}
-
 func tooLarge(format string, args ...any) *apiError {
-	return newError(http.StatusRequestEntityTooLarge, "payload_too_large", format, args...)
-}
-
-func unavailable(cause error) *apiError {
-	e := newError(http.StatusServiceUnavailable, "unavailable", "the service cannot accept this request now; try again shortly")
-	e.cause = cause
-	return e
+	return fromApp(app.TooLargeError(format, args...))
 }
 
 func internal(cause error) *apiError {
-	e := newError(http.StatusInternalServerError, "internal_error", "the request failed on our side")
-	e.cause = cause
-	return e
+	return fromApp(app.InternalError(cause))
 }
 
-// atIndex marks e as being about item i of a batch.
-func atIndex(e *apiError, i int) *apiError {
-	e.body.Index = &i
-	e.body.Message = fmt.Sprintf("messages[%d]: %s", i, e.body.Message)
-	return e
+// statuses are the HTTP answers to the application's kinds of error.
+var statuses = map[app.Kind]int{
+	app.Invalid:       http.StatusBadRequest,
+	app.NotFound:      http.StatusNotFound,
+	app.Conflict:      http.StatusConflict,
+	app.UnknownParent: http.StatusUnprocessableEntity,
+	app.TooLarge:      http.StatusRequestEntityTooLarge,
+	app.Unavailable:   http.StatusServiceUnavailable,
+	app.Internal:      http.StatusInternalServerError,
 }
 
-// storeError turns a database error into an answer: the caller has already
-// handled the errors that mean something for its resource.
-func storeError(err error) *apiError {
-	if errors.Is(err, database.ErrUnavailable) {
-		return unavailable(err)
+// fromApp is the REST answer to an application error; nil for nil.
+func fromApp(e *app.Error) *apiError {
+	if e == nil {
+		return nil
 	}
-	return internal(err)
+	status, ok := statuses[e.Kind]
+	if !ok {
+		status = http.StatusInternalServerError
+	}
+	return &apiError{status: status, body: Error{Code: e.Code, Message: e.Message, Index: e.Index}, cause: e.Cause}
 }
 
 // handleError is Echo's error handler: every error a handler, a middleware
@@ -95,9 +87,12 @@ func (s *Server) handleError(err error, c echo.Context) {
 		return
 	}
 	var ae *apiError
+	var appErr *app.Error
 	var he *echo.HTTPError
 	switch {
 	case errors.As(err, &ae):
+	case errors.As(err, &appErr):
+		ae = fromApp(appErr)
 	case errors.As(err, &he):
 		ae = fromEchoError(he)
 	default:

@@ -1,6 +1,8 @@
 package api
 
 import (
+	"github.com/hammer-webhooks/hammer/services/api/app"
+
 	"encoding/json"
 	"mime"
 	"net/http"
@@ -127,15 +129,15 @@ func FuzzDecodeRequests(f *testing.F) {
 			drafts = append(drafts, ds...)
 		}
 		for _, d := range drafts {
-			if !validID(d.topicID) || len(d.data) > maxBytes {
-				t.Fatalf("message: accepted topic %q with %d bytes", d.topicID, len(d.data))
+			if !validID(d.TopicID) || len(d.Data) > maxBytes {
+				t.Fatalf("message: accepted topic %q with %d bytes", d.TopicID, len(d.Data))
 			}
-			if _, _, err := mime.ParseMediaType(d.contentType); err != nil {
-				t.Fatalf("message: accepted content type %q", d.contentType)
+			if _, _, err := mime.ParseMediaType(d.ContentType); err != nil {
+				t.Fatalf("message: accepted content type %q", d.ContentType)
 			}
-			storable(t, "content type", d.contentType)
-			if d.key != "" && checkIdempotencyKey("k", d.key) != nil {
-				t.Fatalf("message: accepted idempotency key %q", d.key)
+			storable(t, "content type", d.ContentType)
+			if d.Key != "" && app.CheckIdempotencyKey("k", d.Key) != nil {
+				t.Fatalf("message: accepted idempotency key %q", d.Key)
 			}
 		}
 
@@ -145,8 +147,8 @@ func FuzzDecodeRequests(f *testing.F) {
 		}
 		if p, err := parseList(q); err != nil {
 			checkRefusal(t, "list", err)
-		} else if p.limit < 1 || p.limit > maxLimit || p.offset < 0 {
-			t.Fatalf("list: accepted limit %d offset %d", p.limit, p.offset)
+		} else if p.Limit < 1 || p.Limit > maxLimit || p.Offset < 0 {
+			t.Fatalf("list: accepted limit %d offset %d", p.Limit, p.Offset)
 		}
 		for _, name := range []string{"topic_id", "subscription_id", "message_id", "delivery_id"} {
 			if v, err := idFilter(q, name); err != nil {

@@ -1,6 +1,8 @@
 package api
 
 import (
+	"github.com/hammer-webhooks/hammer/services/api/app"
+
 	"context"
 	"net/http"
 	"strings"
@@ -40,7 +42,7 @@ func TestBodyLimits(t *testing.T) {
 	r := b.doChunked("POST", "/v1/topics", big)
 	require.Equal(t, http.StatusRequestEntityTooLarge, r.Code, "%s", r.Body)
 	// Just below the limit is read (and refused for its content).
-	b.fails(http.StatusBadRequest, "invalid_name", "POST", "/v1/topics", `{"topic": {"id": "t", "name": "`+strings.Repeat("n", maxNameBytes+1)+`"}}`)
+	b.fails(http.StatusBadRequest, "invalid_name", "POST", "/v1/topics", `{"topic": {"id": "t", "name": "`+strings.Repeat("n", app.MaxNameBytes+1)+`"}}`)
 }
 
 func TestNotFoundAndMethods(t *testing.T) {

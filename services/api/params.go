@@ -8,51 +8,46 @@ import (
 	"time"
 
 	"github.com/labstack/echo/v4"
+
+	"github.com/hammer-webhooks/hammer/services/api/app"
+	"github.com/hammer-webhooks/hammer/sql/store"
 )
 
 // List paging (DESIGN "The REST API").
 const (
-	defaultLimit = 25
-	maxLimit     = 50
+	defaultLimit = app.DefaultLimit
+	maxLimit     = app.MaxLimit
 )
-
-// listParams are the parameters every list takes.
-type listParams struct {
-	limit, offset int32
-	asc           bool
-	gt, gte       *time.Time
-	lt, lte       *time.Time
-}
 
 // parseList reads limit, offset, order and created_at_* from the query.
 // Parameters it does not know are left to the caller (filters) or ignored.
-func parseList(q url.Values) (listParams, *apiError) {
-	p := listParams{limit: defaultLimit}
+func parseList(q url.Values) (store.Page, *apiError) {
+	p := store.Page{Limit: defaultLimit}
 	if s := q.Get("limit"); s != "" {
 		n, err := strconv.Atoi(s)
 		if err != nil || n < 1 {
 			return p, invalid("limit", "limit must be a positive integer (at most %d is used)", maxLimit)
 		}
-		p.limit = int32(min(n, maxLimit))
+		p.Limit = int32(min(n, maxLimit))
 	}
 	if s := q.Get("offset"); s != "" {
 		n, err := strconv.Atoi(s)
 		if err != nil || n < 0 || n > math.MaxInt32 {
 			return p, invalid("offset", "offset must be an integer from 0 to %d", math.MaxInt32)
 		}
-		p.offset = int32(n)
+		p.Offset = int32(n)
 	}
 	switch q.Get("order") {
 	case "", "desc":
 	case "asc":
-		p.asc = true
+		p.Asc = true
 	default:
 		return p, invalid("order", "order must be asc or desc")
 	}
 	for _, f := range []struct {
 		name string
 		dst  **time.Time
-	}{{"created_at_gt", &p.gt}, {"created_at_gte", &p.gte}, {"created_at_lt", &p.lt}, {"created_at_lte", &p.lte}} {
+	}{{"created_at_gt", &p.CreatedAtGt}, {"created_at_gte", &p.CreatedAtGte}, {"created_at_lt", &p.CreatedAtLt}, {"created_at_lte", &p.CreatedAtLte}} {
 		s := q.Get(f.name)
 		if s == "" {
 			continue
@@ -82,11 +77,15 @@ func idFilter(q url.Values, name string) (*string, *apiError) {
 	if s == "" {
 		return nil, nil
 	}
-	if err := checkID(name, s); err != nil {
-		return nil, err
+	if err := app.CheckID(name, s); err != nil {
+		return nil, fromApp(err)
 	}
 	return &s, nil
 }
+
+// validID reports whether s can be an ID; path parameters that cannot be
+// never reach the application.
+func validID(s string) bool { return app.ValidID(s) }
 
 // pathID reads the path's id, unescaped. ok is false when it cannot be an ID
 // (no such resource can exist, so the caller answers 404 without a query).

@@ -1,6 +1,8 @@
 package api
 
 import (
+	"github.com/hammer-webhooks/hammer/services/api/app"
+
 	"context"
 	"encoding/base64"
 	"encoding/json"
@@ -32,15 +34,15 @@ func (b *bundle) streamMessage(topic string) (events.Message, uint64) {
 }
 
 // claimOf is the idempotency bucket's claim for key, or nil.
-func (b *bundle) claimOf(key string) *claim {
+func (b *bundle) claimOf(key string) *app.Claim {
 	b.t.Helper()
 	kv, err := b.nats.JS.KeyValue(b.ctx(), events.BucketIdempotency)
 	require.NoError(b.t, err)
-	e, err := kv.Get(b.ctx(), idempotencyKey(key))
+	e, err := kv.Get(b.ctx(), app.ClaimKey(key))
 	if err != nil {
 		return nil
 	}
-	var c claim
+	var c app.Claim
 	require.NoError(b.t, json.Unmarshal(e.Value(), &c))
 	return &c
 }
@@ -172,7 +174,7 @@ func TestIdempotencyKey(t *testing.T) {
 	again := b.ok(http.StatusOK, "POST", "/v1/messages", body, "Idempotency-Key", "order-42")
 	require.Equal(t, first, again, "the same key and body answer the original message")
 	require.EqualValues(t, 1, b.streamMsgs(events.StreamMessages))
-	require.Equal(t, claimPublished, b.claimOf("order-42").State)
+	require.Equal(t, app.ClaimPublished, b.claimOf("order-42").State)
 
 	// The body's JSON layout does not matter, its meaning does.
 	require.Equal(t, first, b.ok(http.StatusOK, "POST", "/v1/messages", `{"message":{"data":"once","topic_id":"t","content_type":"application/json"}}`, "Idempotency-Key", "order-42"))
@@ -242,15 +244,15 @@ func TestIdempotencyPendingClaim(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
 	b.createTopic("t")
-	d := draft{topicID: "t", contentType: defaultContentType, data: []byte("pending"), key: "crashed"}
+	d := draft{TopicID: "t", ContentType: defaultContentType, Data: []byte("pending"), Key: "crashed"}
 	created := now().Add(-time.Minute)
-	pending := claim{MessageID: events.NewMessageID(created), TopicID: "t", ContentType: defaultContentType,
-		CreatedAt: created, BodyHash: d.hash(), State: claimPending}
+	pending := app.Claim{MessageID: events.NewMessageID(created), TopicID: "t", ContentType: defaultContentType,
+		CreatedAt: created, BodyHash: d.Hash(), State: app.ClaimPending}
 	val, err := json.Marshal(pending)
 	require.NoError(t, err)
 	kv, err := b.nats.JS.KeyValue(b.ctx(), events.BucketIdempotency)
 	require.NoError(t, err)
-	_, err = kv.Create(b.ctx(), idempotencyKey("crashed"), val)
+	_, err = kv.Create(b.ctx(), app.ClaimKey("crashed"), val)
 	require.NoError(t, err)
 
 	m := b.ok(http.StatusOK, "POST", "/v1/messages", `{"message": {"topic_id": "t", "data": "pending"}}`, "Idempotency-Key", "crashed")
@@ -259,7 +261,7 @@ func TestIdempotencyPendingClaim(t *testing.T) {
 	sent, _ := b.streamMessage("t")
 	require.Equal(t, pending.MessageID, sent.ID)
 	require.True(t, sent.CreatedAt.Equal(created))
-	require.Equal(t, claimPublished, b.claimOf("crashed").State)
+	require.Equal(t, app.ClaimPublished, b.claimOf("crashed").State)
 
 	require.Equal(t, m, b.ok(http.StatusOK, "POST", "/v1/messages", `{"message": {"topic_id": "t", "data": "pending"}}`, "Idempotency-Key", "crashed"))
 	require.EqualValues(t, 1, b.streamMsgs(events.StreamMessages))

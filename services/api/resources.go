@@ -2,15 +2,16 @@ package api
 
 import (
 	"context"
-	"errors"
 	"net/http"
 	"time"
 
 	"github.com/labstack/echo/v4"
 
-	"github.com/hammer-webhooks/hammer/platform/database"
 	"github.com/hammer-webhooks/hammer/platform/events"
-	"github.com/hammer-webhooks/hammer/sql/dbsqlc"
+	"github.com/hammer-webhooks/hammer/platform/subscription"
+	"github.com/hammer-webhooks/hammer/services/api/app"
+	"github.com/hammer-webhooks/hammer/sql/store/catalog"
+	"github.com/hammer-webhooks/hammer/sql/store/record"
 )
 
 // timestamp writes a time as the seed does: RFC 3339, UTC, always six
@@ -28,7 +29,7 @@ func (t timestamp) MarshalJSON() ([]byte, error) {
 }
 
 // now is the time a change is stamped with, at the precision Postgres keeps.
-func now() time.Time { return time.Now().UTC().Truncate(time.Microsecond) }
+func now() time.Time { return app.Now() }
 
 // Topic is a topic as the API returns it.
 type Topic struct {
@@ -38,7 +39,7 @@ type Topic struct {
 	UpdatedAt timestamp `json:"updated_at"`
 }
 
-func topicOut(t dbsqlc.Topic) Topic {
+func topicOut(t catalog.Topic) Topic {
 	return Topic{ID: t.ID, Name: t.Name, CreatedAt: timestamp(t.CreatedAt), UpdatedAt: timestamp(t.UpdatedAt)}
 }
 
@@ -51,36 +52,23 @@ type Subscription struct {
 	URL                    string    `json:"url"`
 	SecretToken            string    `json:"secret_token"`
 	SigningSecret          string    `json:"signing_secret"`
-	MaxDeliveryAttempts    int32     `json:"max_delivery_attempts"`
-	DeliveryAttemptDelay   int32     `json:"delivery_attempt_delay"`
-	DeliveryAttemptTimeout int32     `json:"delivery_attempt_timeout"`
-	MaxConcurrentRequests  int32     `json:"max_concurrent_requests"`
+	MaxDeliveryAttempts    int       `json:"max_delivery_attempts"`
+	DeliveryAttemptDelay   int       `json:"delivery_attempt_delay"`
+	DeliveryAttemptTimeout int       `json:"delivery_attempt_timeout"`
+	MaxConcurrentRequests  int       `json:"max_concurrent_requests"`
 	CreatedAt              timestamp `json:"created_at"`
 	UpdatedAt              timestamp `json:"updated_at"`
 }
 
-func subscriptionOut(s dbsqlc.Subscription) Subscription {
+func subscriptionOut(s subscription.Subscription) Subscription {
 	return Subscription{
-		ID: s.ID, TopicID: s.TopicID, Name: s.Name, URL: s.Url,
+		ID: s.ID, TopicID: s.TopicID, Name: s.Name, URL: s.URL,
 		SecretToken: s.SecretToken, SigningSecret: s.SigningSecret,
 		MaxDeliveryAttempts:    s.MaxDeliveryAttempts,
 		DeliveryAttemptDelay:   s.DeliveryAttemptDelay,
 		DeliveryAttemptTimeout: s.DeliveryAttemptTimeout,
 		MaxConcurrentRequests:  s.MaxConcurrentRequests,
 		CreatedAt:              timestamp(s.CreatedAt), UpdatedAt: timestamp(s.UpdatedAt),
-	}
-}
-
-// subscriptionView is the row as the deliverers see it in the key-value bucket.
-func subscriptionView(s dbsqlc.Subscription) events.Subscription {
-	return events.Subscription{
-		ID: s.ID, TopicID: s.TopicID, Name: s.Name, URL: s.Url,
-		SecretToken: s.SecretToken, SigningSecret: s.SigningSecret,
-		MaxDeliveryAttempts:    int(s.MaxDeliveryAttempts),
-		DeliveryAttemptDelay:   int(s.DeliveryAttemptDelay),
-		DeliveryAttemptTimeout: int(s.DeliveryAttemptTimeout),
-		MaxConcurrentRequests:  int(s.MaxConcurrentRequests),
-		CreatedAt:              s.CreatedAt.UTC(), UpdatedAt: s.UpdatedAt.UTC(),
 	}
 }
 
@@ -93,7 +81,7 @@ type Message struct {
 	CreatedAt   timestamp `json:"created_at"`
 }
 
-func messageOut(m dbsqlc.Message) Message {
+func messageOut(m record.Message) Message {
 	return Message{ID: m.ID, TopicID: m.TopicID, Data: nonNil(m.Data), ContentType: m.ContentType, CreatedAt: timestamp(m.CreatedAt)}
 }
 
@@ -119,10 +107,10 @@ type Delivery struct {
 	Data                   []byte    `json:"data"`
 	URL                    string    `json:"url"`
 	SecretToken            string    `json:"secret_token"`
-	MaxDeliveryAttempts    int32     `json:"max_delivery_attempts"`
-	DeliveryAttemptDelay   int32     `json:"delivery_attempt_delay"`
-	DeliveryAttemptTimeout int32     `json:"delivery_attempt_timeout"`
-	DeliveryAttempts       int32     `json:"delivery_attempts"`
+	MaxDeliveryAttempts    int       `json:"max_delivery_attempts"`
+	DeliveryAttemptDelay   int       `json:"delivery_attempt_delay"`
+	DeliveryAttemptTimeout int       `json:"delivery_attempt_timeout"`
+	DeliveryAttempts       int       `json:"delivery_attempts"`
 	Status                 string    `json:"status"`
 	FailureReason          *string   `json:"failure_reason,omitempty"`
 	ScheduledAt            timestamp `json:"scheduled_at"`
@@ -130,19 +118,15 @@ type Delivery struct {
 	UpdatedAt              timestamp `json:"updated_at"`
 }
 
-// deliveryRow is what every delivery query returns (sqlc makes one struct
-// per query; they share this shape).
-type deliveryRow = dbsqlc.DeliveryGetByIDRow
-
-func deliveryOut(d deliveryRow) Delivery {
+func deliveryOut(d record.Delivery) Delivery {
 	return Delivery{
 		ID: d.ID, TopicID: d.TopicID, SubscriptionID: d.SubscriptionID, MessageID: d.MessageID,
-		Data: nonNil(d.Data), URL: d.Url, SecretToken: d.SecretToken,
+		Data: nonNil(d.Data), URL: d.URL, SecretToken: d.SecretToken,
 		MaxDeliveryAttempts:    d.MaxDeliveryAttempts,
 		DeliveryAttemptDelay:   d.DeliveryAttemptDelay,
 		DeliveryAttemptTimeout: d.DeliveryAttemptTimeout,
 		DeliveryAttempts:       d.DeliveryAttempts,
-		Status:                 string(d.Status),
+		Status:                 d.Status,
 		FailureReason:          d.FailureReason,
 		ScheduledAt:            timestamp(d.ScheduledAt),
 		CreatedAt:              timestamp(d.CreatedAt),
@@ -155,17 +139,17 @@ func deliveryOut(d deliveryRow) Delivery {
 type DeliveryAttempt struct {
 	ID                 string    `json:"id"`
 	DeliveryID         string    `json:"delivery_id"`
-	Attempt            int32     `json:"attempt"`
+	Attempt            int       `json:"attempt"`
 	Request            string    `json:"request"`
 	Response           string    `json:"response"`
-	ResponseStatusCode int32     `json:"response_status_code"`
-	ExecutionDuration  int32     `json:"execution_duration"`
+	ResponseStatusCode int       `json:"response_status_code"`
+	ExecutionDuration  int       `json:"execution_duration"`
 	Success            bool      `json:"success"`
 	Error              string    `json:"error"`
 	CreatedAt          timestamp `json:"created_at"`
 }
 
-func attemptOut(a dbsqlc.DeliveryAttempt) DeliveryAttempt {
+func attemptOut(a record.Attempt) DeliveryAttempt {
 	return DeliveryAttempt{
 		ID: a.ID, DeliveryID: a.DeliveryID, Attempt: a.Attempt, Request: a.Request, Response: a.Response,
 		ResponseStatusCode: a.ResponseStatusCode, ExecutionDuration: a.ExecutionDuration,
@@ -181,11 +165,8 @@ func getOne[R, O any](c echo.Context, resource string, get func(context.Context,
 		return notFound(resource)
 	}
 	row, err := get(c.Request().Context(), id)
-	if err = database.Interpret(err); err != nil {
-		if errors.Is(err, database.ErrNotFound) {
-			return notFound(resource)
-		}
-		return storeError(err)
+	if err != nil {
+		return err
 	}
 	return c.JSON(http.StatusOK, out(row))
 }

@@ -1,6 +1,8 @@
 package api
 
 import (
+	"github.com/hammer-webhooks/hammer/services/api/app"
+
 	"context"
 	"encoding/json"
 	"fmt"
@@ -66,7 +68,7 @@ func (b *bundle) start(ln net.Listener) (string, <-chan error) {
 func TestRebuildAtStart(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
-	b.srv.view.page = 2 // walk several pages
+	b.srv.app.SetRebuildPage(2) // walk several pages
 	ctx := b.ctx()
 	_, err := b.q.TopicInsert(ctx, dbsqlc.TopicInsertParams{ID: "t", Name: "t", CreatedAt: now()})
 	require.NoError(t, err)
@@ -75,7 +77,7 @@ func TestRebuildAtStart(t *testing.T) {
 		id := fmt.Sprintf("sub-%d", i)
 		ids = append(ids, id)
 		_, err := b.q.SubscriptionInsert(ctx, dbsqlc.SubscriptionInsertParams{
-			ID: id, TopicID: "t", Name: id, Url: "http://127.0.0.1:9/" + id, SecretToken: "tok", SigningSecret: newSigningSecret(),
+			ID: id, TopicID: "t", Name: id, Url: "http://127.0.0.1:9/" + id, SecretToken: "tok", SigningSecret: app.NewSigningSecret(),
 			MaxDeliveryAttempts: 3, DeliveryAttemptDelay: 2, DeliveryAttemptTimeout: 1, MaxConcurrentRequests: 4, CreatedAt: now()})
 		require.NoError(t, err)
 	}
@@ -165,7 +167,7 @@ func TestRunStartsWithoutNATS(t *testing.T) {
 	_, err := b.q.TopicInsert(ctx, dbsqlc.TopicInsertParams{ID: "t", Name: "t", CreatedAt: now()})
 	require.NoError(t, err)
 	_, err = b.q.SubscriptionInsert(ctx, dbsqlc.SubscriptionInsertParams{
-		ID: "early", TopicID: "t", Name: "n", Url: "http://127.0.0.1:9/", SecretToken: "tok", SigningSecret: newSigningSecret(),
+		ID: "early", TopicID: "t", Name: "n", Url: "http://127.0.0.1:9/", SecretToken: "tok", SigningSecret: app.NewSigningSecret(),
 		MaxDeliveryAttempts: 1, DeliveryAttemptDelay: 1, DeliveryAttemptTimeout: 1, MaxConcurrentRequests: 1, CreatedAt: now()})
 	require.NoError(t, err)
 

@@ -23,7 +23,9 @@ import (
 	"github.com/hammer-webhooks/hammer/platform/config"
 	"github.com/hammer-webhooks/hammer/platform/ops"
 	"github.com/hammer-webhooks/hammer/platform/topology"
-	"github.com/hammer-webhooks/hammer/sql/dbsqlc"
+	"github.com/hammer-webhooks/hammer/services/api/app"
+	"github.com/hammer-webhooks/hammer/sql/store/catalog"
+	"github.com/hammer-webhooks/hammer/sql/store/record"
 )
 
 // openAPI is the API's description, served at /openapi.json. It is a copy of
@@ -60,7 +62,7 @@ type Options struct {
 type Server struct {
 	cfg      config.API
 	pool     *pgxpool.Pool
-	q        *dbsqlc.Queries
+	app      *app.App
 	nc       *nats.Conn
 	js       jetstream.JetStream
 	log      *zap.Logger
@@ -70,8 +72,6 @@ type Server struct {
 	echo     *echo.Echo
 	routes   map[string]string // Echo path → OpenAPI path
 	metrics  httpMetrics
-	view     *view
-	pub      *publisher
 
 	prepared     chan struct{} // closed once topology and bucket rebuild are done
 	preparedOnce sync.Once
@@ -101,14 +101,18 @@ func New(opts Options) (*Server, error) {
 	}
 	js, err := jetstream.New(opts.NATS,
 		jetstream.WithPublishAsyncTimeout(timeout),
-		jetstream.WithPublishAsyncMaxPending(4*maxBatchItems))
+		jetstream.WithPublishAsyncMaxPending(4*app.MaxBatchItems))
 	if err != nil {
 		return nil, fmt.Errorf("api: jetstream: %w", err)
 	}
 	s := &Server{
-		cfg:      opts.Config,
-		pool:     opts.Pool,
-		q:        dbsqlc.New(opts.Pool),
+		cfg:  opts.Config,
+		pool: opts.Pool,
+		app: app.New(app.Options{
+			Catalog: catalog.New(opts.Pool), Record: record.New(opts.Pool),
+			NATS: opts.NATS, JS: js, Logger: opts.Logger,
+			PublishTimeout: timeout, MaxMessageBytes: opts.Config.MaxMessageBytes,
+		}),
 		nc:       opts.NATS,
 		js:       js,
 		log:      opts.Logger,
@@ -124,23 +128,7 @@ func New(opts Options) (*Server, error) {
 		}
 		s.tokens = append(s.tokens, sha256.Sum256([]byte(t)))
 	}
-	viewErrors := prometheus.NewCounter(prometheus.CounterOpts{
-		Name: "hammer_api_subscription_view_errors_total",
-		Help: "Writes of the subscriptions bucket or subscription events that failed and were queued for retry.",
-	})
-	s.view = &view{nc: opts.NATS, js: js, q: s.q, log: opts.Logger, timeout: timeout, errors: viewErrors, page: rebuildPage, dirty: map[string]struct{}{}}
-	s.pub = &publisher{
-		nc: opts.NATS, js: js, log: opts.Logger, timeout: timeout,
-		accepted: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "hammer_api_messages_accepted_total",
-			Help: "Messages JetStream acknowledged for the API.",
-		}),
-		replayed: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "hammer_api_idempotent_replays_total",
-			Help: "Publishes answered with an earlier message because of their Idempotency-Key.",
-		}),
-	}
-	for _, c := range []prometheus.Collector{s.metrics.requests, s.metrics.duration, viewErrors, s.pub.accepted, s.pub.replayed} {
+	for _, c := range append([]prometheus.Collector{s.metrics.requests, s.metrics.duration}, s.app.Collectors()...) {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("api: registering metrics: %w", err)
 		}
@@ -297,7 +285,7 @@ func (s *Server) maintain(ctx context.Context) {
 			return
 		case <-tick.C:
 			rctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-			s.view.retry(rctx)
+			s.app.Retry(rctx)
 			cancel()
 		case <-prune.C:
 			s.pruneTombstones(ctx)
@@ -314,7 +302,7 @@ const pruneEvery = time.Hour
 func (s *Server) pruneTombstones(ctx context.Context) {
 	pctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
-	n, err := s.q.DeletedMessagePruneBefore(pctx, time.Now().Add(-s.cfg.StreamMaxAge))
+	n, err := s.app.PruneTombstones(pctx, time.Now().Add(-s.cfg.StreamMaxAge))
 	if err != nil {
 		s.log.Warn("pruning message tombstones; will retry", zap.Error(err))
 		return
@@ -333,7 +321,7 @@ func (s *Server) prepare(ctx context.Context) error {
 	if err := topology.Ensure(tctx, s.js, s.cfg.Topology()); err != nil {
 		return err
 	}
-	n, err := s.view.rebuild(ctx)
+	n, err := s.app.Rebuild(ctx)
 	if err != nil {
 		return fmt.Errorf("rebuilding the subscriptions bucket: %w", err)
 	}

@@ -2,15 +2,14 @@ package api
 
 import (
 	"encoding/json"
-	"errors"
 	"net/http"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/labstack/echo/v4"
 
-	"github.com/hammer-webhooks/hammer/platform/database"
-	"github.com/hammer-webhooks/hammer/platform/events"
-	"github.com/hammer-webhooks/hammer/sql/dbsqlc"
+	"github.com/hammer-webhooks/hammer/platform/subscription"
+	"github.com/hammer-webhooks/hammer/services/api/app"
+	"github.com/hammer-webhooks/hammer/sql/store"
+	"github.com/hammer-webhooks/hammer/sql/store/catalog"
 )
 
 // subscriptionFields is the body of a subscription create or PATCH.
@@ -34,6 +33,17 @@ type subscriptionRequest struct {
 	Subscription *subscriptionFields `json:"subscription"`
 }
 
+func (f *subscriptionFields) input() app.SubscriptionInput {
+	return app.SubscriptionInput{ID: f.ID, Patch: subscription.Patch{
+		TopicID: f.TopicID, Name: f.Name, URL: f.URL,
+		SecretToken: f.SecretToken, SigningSecret: f.SigningSecret,
+		MaxDeliveryAttempts:    f.MaxDeliveryAttempts,
+		DeliveryAttemptDelay:   f.DeliveryAttemptDelay,
+		DeliveryAttemptTimeout: f.DeliveryAttemptTimeout,
+		MaxConcurrentRequests:  f.MaxConcurrentRequests,
+	}}
+}
+
 // decodeSubscription reads and checks a subscription body. On create
 // (pathID empty) id, topic_id, name and url are required; on PATCH only the
 // named fields are checked.
@@ -46,105 +56,10 @@ func decodeSubscription(body []byte, pathID string) (*subscriptionFields, *apiEr
 	if f == nil {
 		return nil, invalid("subscription", `the body must be {"subscription": {...}}`)
 	}
-	creating := pathID == ""
-	switch {
-	case f.ID == nil && creating:
-		return nil, invalid("id", "id is required")
-	case f.ID != nil && !creating && *f.ID != pathID:
-		return nil, invalid("id", "id %q differs from the path's %q; an id cannot be changed", *f.ID, pathID)
-	case f.ID != nil:
-		if err := checkID("id", *f.ID); err != nil {
-			return nil, err
-		}
-	}
-	required := []struct {
-		name  string
-		value *string
-	}{{"topic_id", f.TopicID}, {"name", f.Name}, {"url", f.URL}}
-	for _, r := range required {
-		if r.value == nil && creating {
-			return nil, invalid(r.name, "%s is required", r.name)
-		}
-	}
-	if f.TopicID != nil {
-		if err := checkID("topic_id", *f.TopicID); err != nil {
-			return nil, err
-		}
-	}
-	if f.Name != nil {
-		if err := checkText("name", *f.Name, maxNameBytes); err != nil {
-			return nil, err
-		}
-	}
-	if f.URL != nil {
-		if err := checkURL(*f.URL); err != nil {
-			return nil, err
-		}
-	}
-	if f.SecretToken != nil {
-		if err := checkText("secret_token", *f.SecretToken, maxSecretBytes); err != nil {
-			return nil, err
-		}
-	}
-	if f.SigningSecret != nil {
-		if err := checkSigningSecret(*f.SigningSecret); err != nil {
-			return nil, err
-		}
-	}
-	for _, l := range []struct {
-		name  string
-		value *int
-	}{
-		{"max_delivery_attempts", f.MaxDeliveryAttempts},
-		{"delivery_attempt_delay", f.DeliveryAttemptDelay},
-		{"delivery_attempt_timeout", f.DeliveryAttemptTimeout},
-		{"max_concurrent_requests", f.MaxConcurrentRequests},
-	} {
-		if l.value != nil {
-			if err := checkLimit(l.name, *l.value); err != nil {
-				return nil, err
-			}
-		}
+	if err := app.CheckSubscription(f.input(), pathID); err != nil {
+		return nil, fromApp(err)
 	}
 	return f, nil
-}
-
-// named reports whether a PATCH body names any field that changes a
-// subscription.
-func (f *subscriptionFields) named() bool {
-	return f.TopicID != nil || f.Name != nil || f.URL != nil || f.SecretToken != nil ||
-		f.SigningSecret != nil || f.MaxDeliveryAttempts != nil || f.DeliveryAttemptDelay != nil ||
-		f.DeliveryAttemptTimeout != nil || f.MaxConcurrentRequests != nil
-}
-
-// apply copies the named fields onto p.
-func (f *subscriptionFields) apply(p *dbsqlc.SubscriptionUpdateParams) {
-	set := func(dst *string, v *string) {
-		if v != nil {
-			*dst = *v
-		}
-	}
-	setInt := func(dst *int32, v *int) {
-		if v != nil {
-			*dst = int32(*v)
-		}
-	}
-	set(&p.TopicID, f.TopicID)
-	set(&p.Name, f.Name)
-	set(&p.Url, f.URL)
-	set(&p.SecretToken, f.SecretToken)
-	set(&p.SigningSecret, f.SigningSecret)
-	setInt(&p.MaxDeliveryAttempts, f.MaxDeliveryAttempts)
-	setInt(&p.DeliveryAttemptDelay, f.DeliveryAttemptDelay)
-	setInt(&p.DeliveryAttemptTimeout, f.DeliveryAttemptTimeout)
-	setInt(&p.MaxConcurrentRequests, f.MaxConcurrentRequests)
-}
-
-func orDefault(v *int, field string) int32 {
-	if v != nil {
-		return int32(*v)
-	}
-	return int32(limits[field].def)
 }
 
 func (s *Server) createSubscription(c echo.Context) error {
@@ -156,41 +71,15 @@ func (s *Server) createSubscription(c echo.Context) error {
 	if aerr != nil {
 		return aerr
 	}
-	p := dbsqlc.SubscriptionInsertParams{
-		ID: *f.ID, TopicID: *f.TopicID, Name: *f.Name, Url: *f.URL,
-		MaxDeliveryAttempts:    orDefault(f.MaxDeliveryAttempts, "max_delivery_attempts"),
-		DeliveryAttemptDelay:   orDefault(f.DeliveryAttemptDelay, "delivery_attempt_delay"),
-		DeliveryAttemptTimeout: orDefault(f.DeliveryAttemptTimeout, "delivery_attempt_timeout"),
-		MaxConcurrentRequests:  orDefault(f.MaxConcurrentRequests, "max_concurrent_requests"),
-		CreatedAt:              now(),
+	sub, err := s.app.CreateSubscription(c.Request().Context(), f.input())
+	if err != nil {
+		return err
 	}
-	if f.SecretToken != nil {
-		p.SecretToken = *f.SecretToken
-	} else {
-		p.SecretToken = newSecretToken()
-	}
-	if f.SigningSecret != nil {
-		p.SigningSecret = *f.SigningSecret
-	} else {
-		p.SigningSecret = newSigningSecret()
-	}
-	ctx := c.Request().Context()
-	sub, err := s.q.SubscriptionInsert(ctx, p)
-	if err = database.Interpret(err); err != nil {
-		switch {
-		case errors.Is(err, database.ErrConflict):
-			return alreadyExists("subscription")
-		case errors.Is(err, database.ErrParentMissing):
-			return unknownTopic(p.TopicID)
-		}
-		return storeError(err)
-	}
-	s.view.changed(ctx, events.KindSubscriptionCreated, sub)
 	return c.JSON(http.StatusOK, subscriptionOut(sub))
 }
 
 func (s *Server) getSubscription(c echo.Context) error {
-	return getOne(c, "subscription", s.q.SubscriptionGetByID, subscriptionOut)
+	return getOne(c, "subscription", s.app.Subscription, subscriptionOut)
 }
 
 func (s *Server) listSubscriptions(c echo.Context) error {
@@ -203,30 +92,14 @@ func (s *Server) listSubscriptions(c echo.Context) error {
 	if aerr != nil {
 		return aerr
 	}
-	ctx := c.Request().Context()
-	var rows []dbsqlc.Subscription
-	var err error
-	if p.asc {
-		rows, err = s.q.SubscriptionListAsc(ctx, dbsqlc.SubscriptionListAscParams{TopicID: topicID,
-			CreatedAtGt: p.gt, CreatedAtGte: p.gte, CreatedAtLt: p.lt, CreatedAtLte: p.lte,
-			RowOffset: p.offset, RowLimit: p.limit})
-	} else {
-		rows, err = s.q.SubscriptionListDesc(ctx, dbsqlc.SubscriptionListDescParams{TopicID: topicID,
-			CreatedAtGt: p.gt, CreatedAtGte: p.gte, CreatedAtLt: p.lt, CreatedAtLte: p.lte,
-			RowOffset: p.offset, RowLimit: p.limit})
-	}
+	rows, err := s.app.ListSubscriptions(c.Request().Context(), catalog.SubscriptionFilter{TopicID: topicID}, p)
 	if err != nil {
-		return storeError(database.Interpret(err))
+		return err
 	}
-	out := make([]Subscription, len(rows))
-	for i, sub := range rows {
-		out[i] = subscriptionOut(sub)
-	}
-	return c.JSON(http.StatusOK, map[string][]Subscription{"subscriptions": out})
+	return c.JSON(http.StatusOK, map[string][]Subscription{"subscriptions": store.Map(rows, subscriptionOut)})
 }
 
-// patchSubscription changes only the fields the body names, under a row lock
-// so concurrent PATCHes of different fields both take effect.
+// patchSubscription changes only the fields the body names.
 func (s *Server) patchSubscription(c echo.Context) error {
 	id, ok := pathID(c)
 	var body json.RawMessage
@@ -240,42 +113,9 @@ func (s *Server) patchSubscription(c echo.Context) error {
 	if aerr != nil {
 		return aerr
 	}
-	ctx := c.Request().Context()
-	var sub dbsqlc.Subscription
-	err := s.inTx(ctx, func(tx pgx.Tx) error {
-		q := s.q.WithTx(tx)
-		cur, err := q.SubscriptionGetByIDForUpdate(ctx, id)
-		if err != nil {
-			return database.Interpret(err)
-		}
-		if !f.named() {
-			sub = cur
-			return nil
-		}
-		p := dbsqlc.SubscriptionUpdateParams{
-			ID: cur.ID, TopicID: cur.TopicID, Name: cur.Name, Url: cur.Url,
-			SecretToken: cur.SecretToken, SigningSecret: cur.SigningSecret,
-			MaxDeliveryAttempts:    cur.MaxDeliveryAttempts,
-			DeliveryAttemptDelay:   cur.DeliveryAttemptDelay,
-			DeliveryAttemptTimeout: cur.DeliveryAttemptTimeout,
-			MaxConcurrentRequests:  cur.MaxConcurrentRequests,
-			UpdatedAt:              now(),
-		}
-		f.apply(&p)
-		sub, err = q.SubscriptionUpdate(ctx, p)
-		return database.Interpret(err)
-	})
+	sub, err := s.app.UpdateSubscription(c.Request().Context(), id, f.input())
 	if err != nil {
-		switch {
-		case errors.Is(err, database.ErrNotFound):
-			return notFound("subscription")
-		case errors.Is(err, database.ErrParentMissing):
-			return unknownTopic(*f.TopicID)
-		}
-		return storeError(err)
-	}
-	if f.named() {
-		s.view.changed(ctx, events.KindSubscriptionUpdated, sub)
+		return err
 	}
 	return c.JSON(http.StatusOK, subscriptionOut(sub))
 }
@@ -285,14 +125,8 @@ func (s *Server) deleteSubscription(c echo.Context) error {
 	if !ok {
 		return notFound("subscription")
 	}
-	ctx := c.Request().Context()
-	sub, err := s.q.SubscriptionDelete(ctx, id)
-	if err = database.Interpret(err); err != nil {
-		if errors.Is(err, database.ErrNotFound) {
-			return notFound("subscription")
-		}
-		return storeError(err)
+	if err := s.app.DeleteSubscription(c.Request().Context(), id); err != nil {
+		return err
 	}
-	s.view.deleted(ctx, sub)
 	return c.NoContent(http.StatusNoContent)
 }

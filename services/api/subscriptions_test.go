@@ -199,7 +199,7 @@ func TestSubscriptionView(t *testing.T) {
 	require.Equal(t, id, changed.Subscription.ID)
 	require.WithinDuration(t, time.Now(), changed.At, time.Minute)
 
-	dirty, outbox := b.srv.view.pending()
+	dirty, outbox := b.srv.app.Pending()
 	require.Zero(t, dirty)
 	require.Zero(t, outbox)
 }
@@ -215,14 +215,14 @@ func TestSubscriptionViewRetriesAfterNATSOutage(t *testing.T) {
 	restart := stopNATS(t, b)
 	changed := b.ok(http.StatusOK, "PATCH", "/v1/subscriptions/s", `{"subscription": {"name": "during outage"}}`)
 	require.Equal(t, "during outage", changed["name"], "the change is committed even with NATS away")
-	dirty, outbox := b.srv.view.pending()
+	dirty, outbox := b.srv.app.Pending()
 	require.Equal(t, 1, dirty)
 	require.Equal(t, 1, outbox)
 
 	restart()
 	testkit.Eventually(t, 15*time.Second, func() bool {
-		b.srv.view.retry(b.ctx())
-		d, o := b.srv.view.pending()
+		b.srv.app.Retry(b.ctx())
+		d, o := b.srv.app.Pending()
 		return d == 0 && o == 0
 	}, "the view catches up after NATS is back")
 	require.Equal(t, "during outage", b.bucketEntry("s").Name)

@@ -2,14 +2,12 @@ package api
 
 import (
 	"encoding/json"
-	"errors"
 	"net/http"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/labstack/echo/v4"
 
-	"github.com/hammer-webhooks/hammer/platform/database"
-	"github.com/hammer-webhooks/hammer/sql/dbsqlc"
+	"github.com/hammer-webhooks/hammer/services/api/app"
+	"github.com/hammer-webhooks/hammer/sql/store"
 )
 
 // topicFields is the body of a topic create or PATCH. Timestamps are
@@ -25,6 +23,10 @@ type topicRequest struct {
 	Topic *topicFields `json:"topic"`
 }
 
+func (f *topicFields) input() app.TopicInput {
+	return app.TopicInput{ID: f.ID, Name: f.Name}
+}
+
 // decodeTopic reads and checks a topic body. On create every field is
 // required; on PATCH (pathID set) only the named fields are checked.
 func decodeTopic(body []byte, pathID string) (*topicFields, *apiError) {
@@ -36,23 +38,8 @@ func decodeTopic(body []byte, pathID string) (*topicFields, *apiError) {
 	if f == nil {
 		return nil, invalid("topic", `the body must be {"topic": {...}}`)
 	}
-	switch {
-	case f.ID == nil && pathID == "":
-		return nil, invalid("id", "id is required")
-	case f.ID != nil && pathID != "" && *f.ID != pathID:
-		return nil, invalid("id", "id %q differs from the path's %q; an id cannot be changed", *f.ID, pathID)
-	case f.ID != nil:
-		if err := checkID("id", *f.ID); err != nil {
-			return nil, err
-		}
-	}
-	if f.Name == nil && pathID == "" {
-		return nil, invalid("name", "name is required")
-	}
-	if f.Name != nil {
-		if err := checkText("name", *f.Name, maxNameBytes); err != nil {
-			return nil, err
-		}
+	if err := app.CheckTopic(f.input(), pathID); err != nil {
+		return nil, fromApp(err)
 	}
 	return f, nil
 }
@@ -66,18 +53,15 @@ func (s *Server) createTopic(c echo.Context) error {
 	if aerr != nil {
 		return aerr
 	}
-	t, err := s.q.TopicInsert(c.Request().Context(), dbsqlc.TopicInsertParams{ID: *f.ID, Name: *f.Name, CreatedAt: now()})
-	if err = database.Interpret(err); err != nil {
-		if errors.Is(err, database.ErrConflict) {
-			return alreadyExists("topic")
-		}
-		return storeError(err)
+	t, err := s.app.CreateTopic(c.Request().Context(), f.input())
+	if err != nil {
+		return err
 	}
 	return c.JSON(http.StatusOK, topicOut(t))
 }
 
 func (s *Server) getTopic(c echo.Context) error {
-	return getOne(c, "topic", s.q.TopicGetByID, topicOut)
+	return getOne(c, "topic", s.app.Topic, topicOut)
 }
 
 func (s *Server) listTopics(c echo.Context) error {
@@ -85,26 +69,11 @@ func (s *Server) listTopics(c echo.Context) error {
 	if aerr != nil {
 		return aerr
 	}
-	ctx := c.Request().Context()
-	var rows []dbsqlc.Topic
-	var err error
-	if p.asc {
-		rows, err = s.q.TopicListAsc(ctx, dbsqlc.TopicListAscParams{
-			CreatedAtGt: p.gt, CreatedAtGte: p.gte, CreatedAtLt: p.lt, CreatedAtLte: p.lte,
-			RowOffset: p.offset, RowLimit: p.limit})
-	} else {
-		rows, err = s.q.TopicListDesc(ctx, dbsqlc.TopicListDescParams{
-			CreatedAtGt: p.gt, CreatedAtGte: p.gte, CreatedAtLt: p.lt, CreatedAtLte: p.lte,
-			RowOffset: p.offset, RowLimit: p.limit})
-	}
+	rows, err := s.app.ListTopics(c.Request().Context(), p)
 	if err != nil {
-		return storeError(database.Interpret(err))
+		return err
 	}
-	out := make([]Topic, len(rows))
-	for i, t := range rows {
-		out[i] = topicOut(t)
-	}
-	return c.JSON(http.StatusOK, map[string][]Topic{"topics": out})
+	return c.JSON(http.StatusOK, map[string][]Topic{"topics": store.Map(rows, topicOut)})
 }
 
 func (s *Server) patchTopic(c echo.Context) error {
@@ -120,52 +89,21 @@ func (s *Server) patchTopic(c echo.Context) error {
 	if aerr != nil {
 		return aerr
 	}
-	ctx := c.Request().Context()
-	var t dbsqlc.Topic
-	var err error
-	if f.Name != nil {
-		t, err = s.q.TopicUpdate(ctx, dbsqlc.TopicUpdateParams{ID: id, Name: *f.Name, UpdatedAt: now()})
-	} else {
-		t, err = s.q.TopicGetByID(ctx, id)
-	}
-	if err = database.Interpret(err); err != nil {
-		if errors.Is(err, database.ErrNotFound) {
-			return notFound("topic")
-		}
-		return storeError(err)
+	t, err := s.app.UpdateTopic(c.Request().Context(), id, f.input())
+	if err != nil {
+		return err
 	}
 	return c.JSON(http.StatusOK, topicOut(t))
 }
 
-// deleteTopic deletes a topic and its subscriptions, then tells the
-// deliverers each subscription is gone.
+// deleteTopic deletes a topic and its subscriptions.
 func (s *Server) deleteTopic(c echo.Context) error {
 	id, ok := pathID(c)
 	if !ok {
 		return notFound("topic")
 	}
-	ctx := c.Request().Context()
-	var deleted []dbsqlc.Subscription
-	err := s.inTx(ctx, func(tx pgx.Tx) error {
-		q := s.q.WithTx(tx)
-		if _, err := q.TopicGetByIDForUpdate(ctx, id); err != nil {
-			return database.Interpret(err)
-		}
-		var err error
-		if deleted, err = q.SubscriptionDeleteByTopicID(ctx, id); err != nil {
-			return database.Interpret(err)
-		}
-		_, err = q.TopicDelete(ctx, id)
-		return database.Interpret(err)
-	})
-	if err != nil {
-		if errors.Is(err, database.ErrNotFound) {
-			return notFound("topic")
-		}
-		return storeError(err)
-	}
-	for _, sub := range deleted {
-		s.view.deleted(ctx, sub)
+	if err := s.app.DeleteTopic(c.Request().Context(), id); err != nil {
+		return err
 	}
 	return c.NoContent(http.StatusNoContent)
 }

@@ -10,8 +10,8 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/hammer-webhooks/hammer/platform/events"
+	"github.com/hammer-webhooks/hammer/platform/subscription"
 	"github.com/hammer-webhooks/hammer/platform/tracing"
-	"github.com/hammer-webhooks/hammer/sql/dbsqlc"
 )
 
 // accepted is one readable message of a batch.
@@ -63,7 +63,7 @@ func (s *Service) handleBatch(ctx context.Context, batch []jetstream.Msg) {
 		return
 	}
 
-	subs, err := s.queries.SubscriptionListByTopicIDs(ctx, topicIDs)
+	subs, err := s.catalog.SubscriptionsOfTopics(ctx, topicIDs)
 	if err != nil {
 		err = fmt.Errorf("loading subscriptions of %d topics: %w", len(topicIDs), err)
 		s.log.Error("fanout batch failed; retrying its messages", zap.Int("messages", len(items)), zap.Error(err))
@@ -73,7 +73,7 @@ func (s *Service) handleBatch(ctx context.Context, batch []jetstream.Msg) {
 		s.settle(items)
 		return
 	}
-	byTopic := make(map[string][]dbsqlc.Subscription, len(topicIDs))
+	byTopic := make(map[string][]subscription.Subscription, len(topicIDs))
 	for _, sub := range subs {
 		byTopic[sub.TopicID] = append(byTopic[sub.TopicID], sub)
 	}
@@ -124,7 +124,7 @@ func read(msg jetstream.Msg) (*accepted, error) {
 // its Nats-Msg-Id, depends only on the message and the subscription: a
 // message fanned out twice yields the same delivery, which JetStream drops
 // inside its duplicate window and the recorder merges after it.
-func deliveryMsg(item *accepted, sub dbsqlc.Subscription, now time.Time) *nats.Msg {
+func deliveryMsg(item *accepted, sub subscription.Subscription, now time.Time) *nats.Msg {
 	m := item.message
 	id := events.DeliveryID(m.ID, m.CreatedAt, sub.ID)
 	delivery := events.Delivery{
@@ -138,11 +138,11 @@ func deliveryMsg(item *accepted, sub dbsqlc.Subscription, now time.Time) *nats.M
 			DeliveryCreatedAt: now,
 		},
 		Target: events.Target{
-			URL:                    sub.Url,
+			URL:                    sub.URL,
 			SecretToken:            sub.SecretToken,
-			MaxDeliveryAttempts:    int(sub.MaxDeliveryAttempts),
-			DeliveryAttemptDelay:   int(sub.DeliveryAttemptDelay),
-			DeliveryAttemptTimeout: int(sub.DeliveryAttemptTimeout),
+			MaxDeliveryAttempts:    sub.MaxDeliveryAttempts,
+			DeliveryAttemptDelay:   sub.DeliveryAttemptDelay,
+			DeliveryAttemptTimeout: sub.DeliveryAttemptTimeout,
 		},
 		Attempt:   1,
 		NotBefore: now,

@@ -17,7 +17,7 @@ import (
 	"github.com/hammer-webhooks/hammer/platform/ops"
 	"github.com/hammer-webhooks/hammer/platform/streammetrics"
 	"github.com/hammer-webhooks/hammer/platform/topology"
-	"github.com/hammer-webhooks/hammer/sql/dbsqlc"
+	"github.com/hammer-webhooks/hammer/sql/store/catalog"
 )
 
 const (
@@ -58,7 +58,7 @@ type Options struct {
 type Service struct {
 	cfg     config.Fanout
 	pool    *pgxpool.Pool
-	queries *dbsqlc.Queries
+	catalog *catalog.Catalog
 	nc      *nats.Conn
 	js      jetstream.JetStream
 	log     *zap.Logger
@@ -100,7 +100,7 @@ func New(opts Options) (*Service, error) {
 	return &Service{
 		cfg:       opts.Config,
 		pool:      opts.Pool,
-		queries:   dbsqlc.New(opts.Pool),
+		catalog:   catalog.New(opts.Pool),
 		nc:        opts.NATS,
 		js:        js,
 		log:       log,

@@ -288,7 +288,7 @@ func TestSameMessageTwiceMakesTheSameDeliveries(t *testing.T) {
 	// Outside the duplicate window the IDs are what keeps one delivery:
 	// they do not depend on when or from which stream entry fanout ran.
 	item := &accepted{message: m, sequence: seq + 1}
-	sub, err := b.db.SubscriptionGetByID(context.Background(), "s1")
+	sub, err := b.svc.catalog.Subscription(context.Background(), "s1")
 	require.NoError(t, err)
 	later := deliveryMsg(item, sub, time.Now().Add(time.Hour))
 	var d events.Delivery

@@ -6,12 +6,11 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/nats-io/nats.go/jetstream"
 	"go.uber.org/zap"
 
-	"github.com/hammer-webhooks/hammer/platform/database"
-	"github.com/hammer-webhooks/hammer/sql/dbsqlc"
+	"github.com/hammer-webhooks/hammer/sql/store"
+	stored "github.com/hammer-webhooks/hammer/sql/store/record"
 )
 
 // batch is the events awaiting one transaction.
@@ -104,47 +103,17 @@ func (s *Service) write(ctx context.Context, records []*record) {
 	}
 }
 
-// commit runs the batch's three writes in one transaction and one round
-// trip. Parents are written before children: messages, then deliveries (an
-// attempt event creates its delivery row when the delivery event has not
-// been recorded yet), then attempts. Rows whose topic or subscription is
-// gone are dropped by the queries' joins.
+// commit writes the batch in one transaction and one round trip (the
+// store's record.Write). Rows whose topic or subscription is gone are
+// dropped by its queries' joins.
 func (s *Service) commit(ctx context.Context, records []*record) error {
-	p := build(records)
-	return database.ExecBatch(ctx, s.pool, func(db *database.Queue) error {
-		q := dbsqlc.New(db)
-		if len(p.messages.Ids) > 0 {
-			if _, err := q.MessageInsertBatch(ctx, p.messages); err != nil {
-				return err
-			}
-			db.Name(fmt.Sprintf("inserting %d messages", len(p.messages.Ids)))
-		}
-		if len(p.deliveries.Ids) > 0 {
-			if _, err := q.DeliveryUpsertBatch(ctx, p.deliveries); err != nil {
-				return err
-			}
-			db.Name(fmt.Sprintf("upserting %d deliveries", len(p.deliveries.Ids)))
-		}
-		if len(p.attempts.Ids) > 0 {
-			if _, err := q.AttemptInsertBatch(ctx, p.attempts); err != nil {
-				return err
-			}
-			db.Name(fmt.Sprintf("inserting %d attempts", len(p.attempts.Ids)))
-		}
-		return nil
-	})
+	return stored.New(s.pool).Write(ctx, build(records))
 }
 
-// refusedForContent reports an error that comes from the rows themselves
-// (SQLSTATE classes 22, data exception, and 23, integrity constraint
-// violation), which retrying the same rows would only repeat.
+// refusedForContent reports an error that comes from the rows themselves,
+// which retrying the same rows would only repeat.
 func refusedForContent(err error) bool {
-	var pgErr *pgconn.PgError
-	if !errors.As(err, &pgErr) || len(pgErr.Code) < 2 {
-		return false
-	}
-	class := pgErr.Code[:2]
-	return class == "22" || class == "23"
+	return errors.Is(err, store.ErrRefused)
 }
 
 func (s *Service) terminate(msg jetstream.Msg, reason error) {

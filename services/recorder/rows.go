@@ -11,7 +11,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/hammer-webhooks/hammer/platform/events"
-	"github.com/hammer-webhooks/hammer/sql/dbsqlc"
+	stored "github.com/hammer-webhooks/hammer/sql/store/record"
 )
 
 // record is what one event contributes to a batch: a message row, or a
@@ -251,16 +251,10 @@ func merge(held, incoming *deliveryRow) *deliveryRow {
 	return &out
 }
 
-// params is one batch's rows as the three queries take them. Each table's
-// rows are deduplicated and sorted by ID, so concurrent recorders lock rows
-// in the same order and never deadlock.
-type params struct {
-	messages   dbsqlc.MessageInsertBatchParams
-	deliveries dbsqlc.DeliveryUpsertBatchParams
-	attempts   dbsqlc.AttemptInsertBatchParams
-}
-
-func build(records []*record) params {
+// build is one batch's rows as the store writes them. Each table's rows are
+// deduplicated and sorted by ID, so concurrent recorders lock rows in the
+// same order and never deadlock.
+func build(records []*record) stored.Batch {
 	messages := map[string]*messageRow{}
 	deliveries := map[string]*deliveryRow{}
 	attempts := map[string]*attemptRow{}
@@ -284,52 +278,38 @@ func build(records []*record) params {
 		}
 	}
 
-	var p params
+	var b stored.Batch
 	for _, id := range sortedKeys(messages) {
 		m := messages[id]
-		q := &p.messages
-		q.Ids = append(q.Ids, m.ID)
-		q.TopicIds = append(q.TopicIds, m.TopicID)
-		q.Datas = append(q.Datas, m.Data)
-		q.ContentTypes = append(q.ContentTypes, m.ContentType)
-		q.IdempotencyKeys = append(q.IdempotencyKeys, m.IdempotencyKey)
-		q.StreamSequences = append(q.StreamSequences, m.StreamSequence)
-		q.CreatedAts = append(q.CreatedAts, m.CreatedAt)
+		b.Messages = append(b.Messages, stored.Message{
+			ID: m.ID, TopicID: m.TopicID, ContentType: m.ContentType, IdempotencyKey: m.IdempotencyKey,
+			Data: m.Data, StreamSequence: m.StreamSequence, CreatedAt: m.CreatedAt,
+		})
 	}
 	for _, id := range sortedKeys(deliveries) {
 		d := deliveries[id]
-		q := &p.deliveries
-		q.Ids = append(q.Ids, d.ID)
-		q.TopicIds = append(q.TopicIds, d.TopicID)
-		q.SubscriptionIds = append(q.SubscriptionIds, d.SubscriptionID)
-		q.MessageIds = append(q.MessageIds, d.MessageID)
-		q.Urls = append(q.Urls, d.Target.URL)
-		q.SecretTokens = append(q.SecretTokens, d.Target.SecretToken)
-		q.MaxDeliveryAttempts = append(q.MaxDeliveryAttempts, int32Of(d.Target.MaxDeliveryAttempts))
-		q.DeliveryAttemptDelays = append(q.DeliveryAttemptDelays, int32Of(d.Target.DeliveryAttemptDelay))
-		q.DeliveryAttemptTimeouts = append(q.DeliveryAttemptTimeouts, int32Of(d.Target.DeliveryAttemptTimeout))
-		q.DeliveryAttempts = append(q.DeliveryAttempts, int32Of(d.Attempts))
-		q.Statuses = append(q.Statuses, d.Status)
-		q.FailureReasons = append(q.FailureReasons, d.FailureReason)
-		q.ScheduledAts = append(q.ScheduledAts, d.ScheduledAt)
-		q.CreatedAts = append(q.CreatedAts, d.CreatedAt)
-		q.UpdatedAts = append(q.UpdatedAts, d.UpdatedAt)
+		b.Deliveries = append(b.Deliveries, stored.Delivery{
+			ID: d.ID, TopicID: d.TopicID, SubscriptionID: d.SubscriptionID, MessageID: d.MessageID,
+			URL: d.Target.URL, SecretToken: d.Target.SecretToken,
+			MaxDeliveryAttempts:    d.Target.MaxDeliveryAttempts,
+			DeliveryAttemptDelay:   d.Target.DeliveryAttemptDelay,
+			DeliveryAttemptTimeout: d.Target.DeliveryAttemptTimeout,
+			DeliveryAttempts:       d.Attempts,
+			Status:                 d.Status,
+			FailureReason:          &d.FailureReason,
+			ScheduledAt:            d.ScheduledAt, CreatedAt: d.CreatedAt, UpdatedAt: d.UpdatedAt,
+		})
 	}
 	for _, id := range sortedKeys(attempts) {
 		a := attempts[id]
-		q := &p.attempts
-		q.Ids = append(q.Ids, a.ID)
-		q.DeliveryIds = append(q.DeliveryIds, a.DeliveryID)
-		q.Attempts = append(q.Attempts, int32Of(a.Attempt))
-		q.Requests = append(q.Requests, a.Request)
-		q.Responses = append(q.Responses, a.Response)
-		q.ResponseStatusCodes = append(q.ResponseStatusCodes, int32Of(a.ResponseStatusCode))
-		q.ExecutionDurations = append(q.ExecutionDurations, int32(a.ExecutionDuration))
-		q.Successes = append(q.Successes, a.Success)
-		q.Errors = append(q.Errors, a.Error)
-		q.CreatedAts = append(q.CreatedAts, a.CreatedAt)
+		b.Attempts = append(b.Attempts, stored.Attempt{
+			ID: a.ID, DeliveryID: a.DeliveryID, Attempt: a.Attempt,
+			Request: a.Request, Response: a.Response, Error: a.Error,
+			ResponseStatusCode: a.ResponseStatusCode, ExecutionDuration: int(a.ExecutionDuration),
+			Success: a.Success, CreatedAt: a.CreatedAt,
+		})
 	}
-	return p
+	return b
 }
 
 func sortedKeys[V any](m map[string]V) []string {
@@ -339,9 +319,4 @@ func sortedKeys[V any](m map[string]V) []string {
 	}
 	slices.Sort(keys)
 	return keys
-}
-
-// int32Of clamps n into an integer column.
-func int32Of(n int) int32 {
-	return int32(min(max(n, math.MinInt32), math.MaxInt32))
 }

@@ -1,4 +1,4 @@
-package api
+package app
 
 import (
 	"bytes"
@@ -15,9 +15,10 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 
-	"github.com/hammer-webhooks/hammer/platform/database"
 	"github.com/hammer-webhooks/hammer/platform/events"
-	"github.com/hammer-webhooks/hammer/sql/dbsqlc"
+	"github.com/hammer-webhooks/hammer/platform/subscription"
+	"github.com/hammer-webhooks/hammer/sql/store"
+	"github.com/hammer-webhooks/hammer/sql/store/catalog"
 )
 
 // view keeps the subscriptions bucket (DESIGN "Retries") in step with
@@ -32,7 +33,7 @@ import (
 type view struct {
 	nc      *nats.Conn
 	js      jetstream.JetStream
-	q       *dbsqlc.Queries
+	catalog *catalog.Catalog
 	log     *zap.Logger
 	timeout time.Duration
 	errors  prometheus.Counter
@@ -71,7 +72,7 @@ func (v *view) detached(ctx context.Context) (context.Context, context.CancelFun
 }
 
 // changed records that sub was created or updated (kind) and committed.
-func (v *view) changed(ctx context.Context, kind string, sub dbsqlc.Subscription) {
+func (v *view) changed(ctx context.Context, kind string, sub subscription.Subscription) {
 	ctx, cancel := v.detached(ctx)
 	defer cancel()
 	v.syncOrRemember(ctx, sub.ID)
@@ -79,11 +80,11 @@ func (v *view) changed(ctx context.Context, kind string, sub dbsqlc.Subscription
 }
 
 // deleted records that sub was deleted and committed.
-func (v *view) deleted(ctx context.Context, sub dbsqlc.Subscription) {
+func (v *view) deleted(ctx context.Context, sub subscription.Subscription) {
 	ctx, cancel := v.detached(ctx)
 	defer cancel()
 	v.syncOrRemember(ctx, sub.ID)
-	v.publish(ctx, changeEvent(events.KindSubscriptionDeleted, sub, now()))
+	v.publish(ctx, changeEvent(events.KindSubscriptionDeleted, sub, Now()))
 }
 
 func (v *view) syncOrRemember(ctx context.Context, id string) {
@@ -98,7 +99,7 @@ func (v *view) syncOrRemember(ctx context.Context, id string) {
 
 // changeEvent builds the subscription.* event. Its Nats-Msg-Id names the
 // change, so a retried publish is dropped as a duplicate.
-func changeEvent(kind string, sub dbsqlc.Subscription, at time.Time) *nats.Msg {
+func changeEvent(kind string, sub subscription.Subscription, at time.Time) *nats.Msg {
 	payload := &events.SubscriptionChanged{Subscription: subscriptionView(sub).Info(), At: at.UTC()}
 	data, _ := events.Encode(payload) // a plain struct always marshals
 	msg := nats.NewMsg(events.EventSubject(kind, sub.ID))
@@ -142,8 +143,8 @@ func (v *view) sync(ctx context.Context, id string) error {
 		return err
 	}
 	key := events.EncodeID(id)
-	sub, err := v.q.SubscriptionGetByID(ctx, id)
-	if err = database.Interpret(err); errors.Is(err, database.ErrNotFound) {
+	sub, err := v.catalog.Subscription(ctx, id)
+	if errors.Is(err, store.ErrNotFound) {
 		return v.remove(ctx, kv, key)
 	} else if err != nil {
 		return fmt.Errorf("reading subscription %s: %w", id, err)
@@ -153,10 +154,10 @@ func (v *view) sync(ctx context.Context, id string) error {
 	}
 	// A delete may have committed (and removed the key) between the read
 	// and the put: look again.
-	if _, err = v.q.SubscriptionGetByID(ctx, id); errors.Is(database.Interpret(err), database.ErrNotFound) {
+	if _, err = v.catalog.Subscription(ctx, id); errors.Is(err, store.ErrNotFound) {
 		return v.remove(ctx, kv, key)
 	} else if err != nil {
-		return fmt.Errorf("reading subscription %s: %w", id, database.Interpret(err))
+		return fmt.Errorf("reading subscription %s: %w", id, err)
 	}
 	return nil
 }
@@ -213,9 +214,9 @@ func (v *view) rebuild(ctx context.Context) (int, error) {
 	seen := map[string]bool{}
 	after := ""
 	for {
-		page, err := v.q.SubscriptionListAfterID(ctx, dbsqlc.SubscriptionListAfterIDParams{AfterID: after, RowLimit: v.page})
+		page, err := v.catalog.SubscriptionsAfter(ctx, after, v.page)
 		if err != nil {
-			return 0, fmt.Errorf("listing subscriptions after %q: %w", after, database.Interpret(err))
+			return 0, err
 		}
 		for _, sub := range page {
 			if err := v.put(ctx, kv, subscriptionView(sub)); err != nil {
@@ -279,9 +280,30 @@ func (v *view) retry(ctx context.Context) {
 	}
 }
 
-// pending reports how much is waiting for a retry (tests and logs).
+// Rebuild makes the subscriptions bucket match Postgres (the API does it at
+// start) and returns how many subscriptions it holds.
+func (a *App) Rebuild(ctx context.Context) (int, error) { return a.view.rebuild(ctx) }
+
+// Retry writes again the bucket entries and publishes again the events that
+// failed before (NATS was away).
+func (a *App) Retry(ctx context.Context) { a.view.retry(ctx) }
+
+// Pending reports how much is waiting for Retry: subscriptions whose bucket
+// entry is stale, and events not yet published.
+func (a *App) Pending() (dirty, outbox int) { return a.view.pending() }
+
+// SetRebuildPage sets how many subscriptions Rebuild reads per query (tests
+// walk several pages with a small one).
+func (a *App) SetRebuildPage(n int32) { a.view.page = n }
+
 func (v *view) pending() (dirty, outbox int) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	return len(v.dirty), len(v.outbox)
+}
+
+// subscriptionView is the subscription as the deliverers see it in the
+// key-value bucket.
+func subscriptionView(s subscription.Subscription) events.Subscription {
+	return events.Subscription(s)
 }

@@ -1,4 +1,4 @@
-package database_test
+package store_test
 
 import (
 	"context"
@@ -9,8 +9,8 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/stretchr/testify/require"
 
-	"github.com/hammer-webhooks/hammer/platform/database"
 	"github.com/hammer-webhooks/hammer/platform/testkit"
+	"github.com/hammer-webhooks/hammer/sql/store"
 )
 
 const insertTopic = `INSERT INTO topics (id, name, created_at, updated_at) VALUES ($1, $1, $2, $2)`
@@ -28,7 +28,7 @@ func TestExecBatchWritesEveryStatementInOneTransaction(t *testing.T) {
 	ctx := context.Background()
 	now := time.Now()
 
-	require.NoError(t, database.ExecBatch(ctx, db.Pool, func(q *database.Queue) error {
+	require.NoError(t, store.ExecBatch(ctx, db.Pool, func(q *store.Queue) error {
 		for _, id := range []string{"a", "b", "c"} {
 			_, err := q.Exec(ctx, insertTopic, id, now)
 			require.NoError(t, err, "queued, not run")
@@ -38,7 +38,7 @@ func TestExecBatchWritesEveryStatementInOneTransaction(t *testing.T) {
 	require.Equal(t, 3, countTopics(t, db))
 
 	// The second statement fails: the first is not written either.
-	err := database.ExecBatch(ctx, db.Pool, func(q *database.Queue) error {
+	err := store.ExecBatch(ctx, db.Pool, func(q *store.Queue) error {
 		_, _ = q.Exec(ctx, insertTopic, "d", now)
 		_, _ = q.Exec(ctx, insertTopic, "a", now)
 		q.Name("inserting a again")
@@ -52,7 +52,7 @@ func TestExecBatchWritesEveryStatementInOneTransaction(t *testing.T) {
 	require.Equal(t, 3, countTopics(t, db), "nothing of the failed batch is written")
 
 	// The pool's connection is usable after the failure.
-	require.NoError(t, database.ExecBatch(ctx, db.Pool, func(q *database.Queue) error {
+	require.NoError(t, store.ExecBatch(ctx, db.Pool, func(q *store.Queue) error {
 		_, _ = q.Exec(ctx, insertTopic, "d", now)
 		return nil
 	}))
@@ -64,7 +64,7 @@ func TestExecBatchRefusesReadsAndStopsOnTheCallersError(t *testing.T) {
 	db := testkit.NewDB(t)
 	ctx := context.Background()
 	stop := errors.New("stop")
-	err := database.ExecBatch(ctx, db.Pool, func(q *database.Queue) error {
+	err := store.ExecBatch(ctx, db.Pool, func(q *store.Queue) error {
 		_, _ = q.Exec(ctx, insertTopic, "x", time.Now())
 		_, qerr := q.Query(ctx, `SELECT 1`)
 		require.Error(t, qerr)
@@ -73,5 +73,5 @@ func TestExecBatchRefusesReadsAndStopsOnTheCallersError(t *testing.T) {
 	})
 	require.ErrorIs(t, err, stop)
 	require.Equal(t, 0, countTopics(t, db), "nothing is sent when fn fails")
-	require.NoError(t, database.ExecBatch(ctx, db.Pool, func(*database.Queue) error { return nil }), "an empty batch sends nothing")
+	require.NoError(t, store.ExecBatch(ctx, db.Pool, func(*store.Queue) error { return nil }), "an empty batch sends nothing")
 }
