@@ -138,8 +138,7 @@ func deliveryMsg(item *accepted, sub dbsqlc.Subscription, now time.Time) *nats.M
 			DeliveryCreatedAt: now,
 		},
 		Target: events.Target{
-			URL:                    sub.Url,
-			SecretToken:            sub.SecretToken,
+			URL:                    events.PublicURL(sub.Url),
 			MaxDeliveryAttempts:    int(sub.MaxDeliveryAttempts),
 			DeliveryAttemptDelay:   int(sub.DeliveryAttemptDelay),
 			DeliveryAttemptTimeout: int(sub.DeliveryAttemptTimeout),

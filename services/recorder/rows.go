@@ -200,7 +200,6 @@ func (d *deliveryRow) normalise() {
 	d.UpdatedAt = storedTime(d.UpdatedAt)
 	d.FailureReason = storedText(d.FailureReason)
 	d.Target.URL = storedText(d.Target.URL)
-	d.Target.SecretToken = storedText(d.Target.SecretToken)
 }
 
 func (a *attemptRow) normalise() {
@@ -304,7 +303,6 @@ func build(records []*record) params {
 		q.SubscriptionIds = append(q.SubscriptionIds, d.SubscriptionID)
 		q.MessageIds = append(q.MessageIds, d.MessageID)
 		q.Urls = append(q.Urls, d.Target.URL)
-		q.SecretTokens = append(q.SecretTokens, d.Target.SecretToken)
 		q.MaxDeliveryAttempts = append(q.MaxDeliveryAttempts, int32Of(d.Target.MaxDeliveryAttempts))
 		q.DeliveryAttemptDelays = append(q.DeliveryAttemptDelays, int32Of(d.Target.DeliveryAttemptDelay))
 		q.DeliveryAttemptTimeouts = append(q.DeliveryAttemptTimeouts, int32Of(d.Target.DeliveryAttemptTimeout))
