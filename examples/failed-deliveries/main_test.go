@@ -97,7 +97,7 @@ func outcome(deliveryID, status, reason string) *events.Outcome {
 			SubscriptionID: "billing.invoices+eu", MessageSequence: 1042,
 			MessageCreatedAt: created, DeliveryCreatedAt: created.Add(4 * time.Millisecond),
 		},
-		Target: events.Target{URL: "https://billing.example.com/hooks/orders", SecretToken: "token",
+		Target: events.Target{URL: "https://billing.example.com/hooks/orders",
 			MaxDeliveryAttempts: 2, DeliveryAttemptDelay: 60, DeliveryAttemptTimeout: 5},
 		Status: status, Reason: reason, Attempts: 2, At: created.Add(time.Minute),
 	}
@@ -184,7 +184,7 @@ func TestHoldsNewerVersionsAndDropsMalformed(t *testing.T) {
 	r := &received{}
 	subject := events.EventSubject(events.KindDeliveryFailed, "billing.invoices+eu")
 
-	publishRaw(t, n.JS, subject, "newer", []byte(`{"v": 2, "delivery_id": "01JP9ZMQCN0000000000000003", "status": "failed"}`))
+	publishRaw(t, n.JS, subject, "newer", []byte(`{"v": 3, "delivery_id": "01JP9ZMQCN0000000000000003", "status": "failed"}`))
 	publishRaw(t, n.JS, subject, "garbage", []byte(`not json`))
 	publishRaw(t, n.JS, subject, "wrong-status", []byte(`{"v": 1, "delivery_id": "01JP9ZMQCN0000000000000004", "status": "completed"}`))
 	withExtra := outcome("01JP9ZMQCN0000000000000005", events.StatusFailed, events.ReasonMessageDeleted)

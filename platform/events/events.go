@@ -13,8 +13,19 @@ import (
 	"time"
 )
 
-// Version is the payload version every event carries as "v".
-const Version = 1
+// Version is the payload version every event carries as "v". Version 2
+// dropped `secret_token` from the target and userinfo from its URL: nothing
+// secret travels on the streams. Decode still reads version 1, which the
+// streams may hold from before an upgrade.
+const Version = 2
+
+// oldestVersion is the oldest payload version Decode accepts. Every field
+// of version 1 is in version 2 but `secret_token`, which readers ignore.
+const oldestVersion = 1
+
+// HeaderSetVersion is the version of the headers a message on MESSAGES
+// carries (Hammer-Version), which payload versions do not change.
+const HeaderSetVersion = 1
 
 // Stream names.
 const (

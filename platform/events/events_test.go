@@ -101,13 +101,13 @@ func TestPayloadsCarryVersion(t *testing.T) {
 	t.Parallel()
 	b, err := events.Encode(&events.Outcome{Status: events.StatusFailed, Reason: events.ReasonMaxAttempts})
 	require.NoError(t, err)
-	require.Contains(t, string(b), `"v":1`)
+	require.Contains(t, string(b), `"v":2`)
 
 	var out events.Outcome
 	require.NoError(t, events.Decode(b, &out))
 	require.Equal(t, events.ReasonMaxAttempts, out.Reason)
 
-	require.ErrorContains(t, events.Decode([]byte(`{"v":2}`), &out), "version 2")
+	require.ErrorContains(t, events.Decode([]byte(`{"v":3}`), &out), "version 3")
 	_, err = events.Encode(events.Outcome{})
 	require.Error(t, err, "a value, not a pointer, cannot get its version set")
 }

@@ -2,7 +2,9 @@ package events
 
 import (
 	"fmt"
+	"net/url"
 	"strconv"
+	"strings"
 	"time"
 
 	json "github.com/goccy/go-json"
@@ -27,7 +29,7 @@ func (m Message) NATSMsg() *nats.Msg {
 	msg := nats.NewMsg(MessageSubject(m.TopicID))
 	msg.Data = m.Data
 	msg.Header.Set(HeaderMsgID, m.ID)
-	msg.Header.Set(HeaderVersion, strconv.Itoa(Version))
+	msg.Header.Set(HeaderVersion, strconv.Itoa(HeaderSetVersion))
 	msg.Header.Set(HeaderMessageID, m.ID)
 	msg.Header.Set(HeaderTopicID, m.TopicID)
 	msg.Header.Set(HeaderContentType, m.ContentType)
@@ -59,11 +61,11 @@ func MessageFromHeaders(h nats.Header, data []byte) (Message, error) {
 	return m, nil
 }
 
-// Target is what a delivery is sent to and under which limits: a snapshot of
-// the subscription as the step that published the event saw it.
+// Target is what a delivery is sent to and under which limits, as the step
+// that published the event saw the subscription: only its public parts (no
+// secret_token, no userinfo in the URL), since other services read events.
 type Target struct {
 	URL                    string `json:"url"`
-	SecretToken            string `json:"secret_token"`
 	MaxDeliveryAttempts    int    `json:"max_delivery_attempts"`
 	DeliveryAttemptDelay   int    `json:"delivery_attempt_delay"`
 	DeliveryAttemptTimeout int    `json:"delivery_attempt_timeout"`
@@ -148,11 +150,10 @@ type Outcome struct {
 // events make of it.
 type Subscription subscription.Subscription
 
-// Target is the part of s a delivery is sent with.
+// Target is the public part of s a delivery is sent with.
 func (s Subscription) Target() Target {
 	return Target{
-		URL:                    s.URL,
-		SecretToken:            s.SecretToken,
+		URL:                    PublicURL(s.URL),
 		MaxDeliveryAttempts:    s.MaxDeliveryAttempts,
 		DeliveryAttemptDelay:   s.DeliveryAttemptDelay,
 		DeliveryAttemptTimeout: s.DeliveryAttemptTimeout,
@@ -176,7 +177,7 @@ type SubscriptionInfo struct {
 // Info drops s's secrets.
 func (s Subscription) Info() SubscriptionInfo {
 	return SubscriptionInfo{
-		ID: s.ID, TopicID: s.TopicID, Name: s.Name, URL: s.URL,
+		ID: s.ID, TopicID: s.TopicID, Name: s.Name, URL: PublicURL(s.URL),
 		MaxDeliveryAttempts:    s.MaxDeliveryAttempts,
 		DeliveryAttemptDelay:   s.DeliveryAttemptDelay,
 		DeliveryAttemptTimeout: s.DeliveryAttemptTimeout,
@@ -224,17 +225,17 @@ func Decode(data []byte, payload any) error {
 	}
 	*v = 0 // an event without "v" must not pass for a reused payload's version
 	err := json.Unmarshal(data, payload)
-	if err == nil && *v == Version {
+	if err == nil && known(*v) {
 		return nil
 	}
 	var head struct {
 		V int `json:"v"`
 	}
-	if herr := json.Unmarshal(data, &head); herr == nil && head.V != Version {
-		return fmt.Errorf("decoding event: version %d, want %d", head.V, Version)
+	if herr := json.Unmarshal(data, &head); herr == nil && !known(head.V) {
+		return versionError(head.V)
 	}
 	if err == nil {
-		err = fmt.Errorf("version %d, want %d", *v, Version)
+		err = versionError(*v)
 	}
 	return fmt.Errorf("decoding event: %w", err)
 }
@@ -248,13 +249,22 @@ func decodeChecked(data []byte, payload any) error {
 	if err := json.Unmarshal(data, &head); err != nil {
 		return fmt.Errorf("decoding event: %w", err)
 	}
-	if head.V != Version {
-		return fmt.Errorf("decoding event: version %d, want %d", head.V, Version)
+	if !known(head.V) {
+		return versionError(head.V)
 	}
 	if err := json.Unmarshal(data, payload); err != nil {
 		return fmt.Errorf("decoding event: %w", err)
 	}
 	return nil
+}
+
+// known reports whether Decode reads payloads of version v.
+func known(v int) bool {
+	return v >= oldestVersion && v <= Version
+}
+
+func versionError(v int) error {
+	return fmt.Errorf("decoding event: version %d, want %d to %d", v, oldestVersion, Version)
 }
 
 // versionField is the "v" of an event payload, or nil for anything else.
@@ -270,4 +280,23 @@ func versionField(payload any) *int {
 		return &p.V
 	}
 	return nil
+}
+
+// PublicURL is raw without its userinfo (user and password), which must not
+// travel on a stream or reach a log. A URL that does not parse is returned
+// as it is only when it holds no "@" (an unparsable URL with one could hide
+// credentials); otherwise it becomes "".
+func PublicURL(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		if strings.Contains(raw, "@") {
+			return ""
+		}
+		return raw
+	}
+	if u.User == nil {
+		return raw
+	}
+	u.User = nil
+	return u.String()
 }

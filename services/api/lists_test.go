@@ -31,7 +31,7 @@ func (b *bundle) recordDelivery(id, topic, sub, msg, status, reason string, atte
 	b.t.Helper()
 	n, err := b.q.DeliveryUpsertBatch(b.ctx(), dbsqlc.DeliveryUpsertBatchParams{
 		Ids: []string{id}, TopicIds: []string{topic}, SubscriptionIds: []string{sub}, MessageIds: []string{msg},
-		Urls: []string{"http://127.0.0.1:9/hook"}, SecretTokens: []string{"tok"}, MaxDeliveryAttempts: []int32{3},
+		Urls: []string{"http://127.0.0.1:9/hook"}, MaxDeliveryAttempts: []int32{3},
 		DeliveryAttemptDelays: []int32{1}, DeliveryAttemptTimeouts: []int32{1}, DeliveryAttempts: []int32{int32(attempts)},
 		Statuses: []string{status}, FailureReasons: []string{reason}, ScheduledAts: []time.Time{created},
 		CreatedAts: []time.Time{created}, UpdatedAts: []time.Time{created}})

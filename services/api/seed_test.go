@@ -87,7 +87,7 @@ func TestSeedReadme(t *testing.T) {
 	require.NoError(t, err)
 	_, err = b.q.DeliveryUpsertBatch(ctx, dbsqlc.DeliveryUpsertBatchParams{
 		Ids: []string{deliveryID}, TopicIds: []string{"person"}, SubscriptionIds: []string{"httpbin-post"},
-		MessageIds: []string{messageID}, Urls: []string{"https://httpbin.org/post"}, SecretTokens: []string{"my-super-secret-token"},
+		MessageIds: []string{messageID}, Urls: []string{"https://httpbin.org/post"},
 		MaxDeliveryAttempts: []int32{5}, DeliveryAttemptDelays: []int32{60}, DeliveryAttemptTimeouts: []int32{5},
 		DeliveryAttempts: []int32{1}, Statuses: []string{"completed"}, FailureReasons: []string{""},
 		ScheduledAts: []time.Time{created}, CreatedAts: []time.Time{created}, UpdatedAts: []time.Time{attemptAt}})

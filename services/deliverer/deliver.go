@@ -46,7 +46,8 @@ func (s *Service) deliver(ctx context.Context, ev events.Delivery, log *zap.Logg
 		return s.end(ev, ev.Target, events.StatusFailed, events.ReasonSubscriptionDeleted, ev.Attempt-1, log)
 	}
 	// The live subscription wins over the event's snapshot: a changed URL,
-	// secret or limit applies from the next attempt on.
+	// secret or limit applies from the next attempt on. The target is what
+	// events say of it (no userinfo); the request goes to the whole URL.
 	target := sub.Target()
 	if target.MaxDeliveryAttempts < 1 {
 		target.MaxDeliveryAttempts = 1
@@ -71,7 +72,7 @@ func (s *Service) deliver(ctx context.Context, ev events.Delivery, log *zap.Logg
 	if !s.slots.acquire(ev.SubscriptionID, limit) {
 		return nil, hold(100*time.Millisecond+rand.N(400*time.Millisecond), holdConcurrency)
 	}
-	body, err := buildEnvelope(sub, ev.DeliveryRef, msg)
+	body, recorded, err := buildEnvelope(sub, ev.DeliveryRef, msg)
 	if err != nil {
 		s.slots.release(ev.SubscriptionID)
 		return nil, fmt.Errorf("%w: %w", errMalformed, err)
@@ -85,11 +86,12 @@ func (s *Service) deliver(ctx context.Context, ev events.Delivery, log *zap.Logg
 	s.metrics.inFlight.Inc()
 	rctx, span := tracing.StartClient(ctx, "POST")
 	resp := send(rctx, s.client, outgoing{
-		URL:           target.URL,
+		URL:           sub.URL,
 		DeliveryID:    ev.DeliveryID,
 		SigningSecret: sub.SigningSecret,
 		Timeout:       seconds(target.DeliveryAttemptTimeout, defaultAttemptTimeout),
 		Body:          body,
+		RecordedBody:  recorded,
 	}, started)
 	tracing.SetInt(span, "http.response.status_code", resp.Status)
 	if resp.Error != "" {

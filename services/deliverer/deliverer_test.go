@@ -3,6 +3,7 @@ package deliverer_test
 import (
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
@@ -72,7 +73,13 @@ func TestDeliveryReachesReceiverSignedAndIsRecorded(t *testing.T) {
 	require.True(t, strings.HasPrefix(a.Request, "POST /hooks/orders?src=hammer HTTP/1.1\r\nHost: "+host+"\r\n"), a.Request)
 	require.Contains(t, a.Request, "\r\nContent-Type: application/json\r\n")
 	require.Contains(t, a.Request, "\r\nwebhook-signature: v1,")
-	require.True(t, strings.HasSuffix(a.Request, "\r\n\r\n"+string(got.body)), a.Request)
+	// The recorded body is the one sent, but for its secret_token: events
+	// carry no secret.
+	recorded := strings.Replace(string(got.body), `"secret_token":"`+sub.SecretToken+`"`, `"secret_token":"[redacted]"`, 1)
+	require.NotEqual(t, string(got.body), recorded)
+	require.True(t, strings.HasSuffix(a.Request, "\r\n\r\n"+recorded), a.Request)
+	require.NotContains(t, a.Request, sub.SecretToken)
+	require.Contains(t, a.Request, fmt.Sprintf("\r\nContent-Length: %d\r\n", len(got.body)), "the length of the body sent")
 	require.True(t, strings.HasPrefix(a.Response, "HTTP/1.1 202 Accepted\r\n"), a.Response)
 	require.Contains(t, a.Response, "\r\nContent-Type: text/plain\r\n")
 	require.True(t, strings.HasSuffix(a.Response, "\r\n\r\nthanks"), a.Response)

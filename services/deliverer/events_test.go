@@ -28,7 +28,7 @@ func TestUnreadableEventsAreDroppedAndNewerOnesLeftForNewerDeliverers(t *testing
 	require.NoError(t, err)
 
 	newer := nats.NewMsg(events.DeliverySubject(sub.ID))
-	newer.Data = []byte(`{"v":2,"delivery_id":"x"}`)
+	newer.Data = []byte(`{"v":3,"delivery_id":"x"}`)
 	_, err = b.js.PublishMsg(ctx, newer)
 	require.NoError(t, err)
 

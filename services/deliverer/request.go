@@ -43,6 +43,8 @@ type outgoing struct {
 	SigningSecret string
 	Timeout       time.Duration
 	Body          []byte
+	// RecordedBody is Body as the attempt records it (secret redacted).
+	RecordedBody []byte
 }
 
 // response is what came of a request.
@@ -61,19 +63,43 @@ type response struct {
 	Aborted bool
 }
 
-func buildEnvelope(sub events.Subscription, ref events.DeliveryRef, m events.Message) ([]byte, error) {
-	body, err := json.Marshal(envelope{
+// redacted stands for the secret_token in the request an attempt records:
+// the recorded request travels on EVENTS, where no secret may.
+const redacted = "[redacted]"
+
+// buildEnvelope encodes the body of a request, and the same body as the
+// attempt records it, with the secret_token redacted.
+func buildEnvelope(sub events.Subscription, ref events.DeliveryRef, m events.Message) (body, recorded []byte, err error) {
+	// The token is encoded empty first and spliced in after: the body and
+	// its recorded form share one encoding of the (possibly large) data.
+	shell, err := json.Marshal(envelope{
 		TopicID:        m.TopicID,
 		SubscriptionID: ref.SubscriptionID,
 		MessageID:      m.ID,
-		SecretToken:    sub.SecretToken,
 		Data:           m.Data,
 		CreatedAt:      events.Time(m.CreatedAt),
 	})
 	if err != nil {
-		return nil, fmt.Errorf("encoding the envelope of delivery %s: %w", ref.DeliveryID, err)
+		return nil, nil, fmt.Errorf("encoding the envelope of delivery %s: %w", ref.DeliveryID, err)
 	}
-	return body, nil
+	if sub.SecretToken == "" {
+		return shell, shell, nil
+	}
+	token, err := json.Marshal(sub.SecretToken)
+	if err != nil {
+		return nil, nil, fmt.Errorf("encoding the envelope of delivery %s: %w", ref.DeliveryID, err)
+	}
+	// The fields before secret_token are IDs (no quotes inside), so the
+	// first empty secret_token is the envelope's own.
+	const field = `"secret_token":`
+	at := bytes.Index(shell, []byte(field+`""`)) + len(field)
+	head, tail := shell[:at], shell[at+2:]
+	return splice(head, token, tail), splice(head, []byte(`"`+redacted+`"`), tail), nil
+}
+
+func splice(head, mid, tail []byte) []byte {
+	out := make([]byte, 0, len(head)+len(mid)+len(tail))
+	return append(append(append(out, head...), mid...), tail...)
 }
 
 // newClient is the HTTP client of deliveries: every connection goes through
@@ -104,7 +130,7 @@ func send(stop context.Context, client *http.Client, out outgoing, now time.Time
 	var r response
 	u, err := url.Parse(out.URL)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		r.Result, r.Error = resultInvalid, fmt.Sprintf("invalid url: %q is not an http or https URL", out.URL)
+		r.Result, r.Error = resultInvalid, fmt.Sprintf("invalid url: %q is not an http or https URL", events.PublicURL(out.URL))
 		return r
 	}
 	ctx, cancel := context.WithTimeout(stop, out.Timeout)
@@ -117,12 +143,12 @@ func send(stop context.Context, client *http.Client, out outgoing, now time.Time
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("User-Agent", "hammer/"+version.Version)
 	if err := signing.SetHeaders(req.Header, out.SigningSecret, out.DeliveryID, now, out.Body); err != nil {
-		r.Request = rawRequest(req, out.Body)
+		r.Request = rawRequest(req, out.Body, out.RecordedBody)
 		r.Result, r.Error = resultInvalid, "invalid signing secret: "+err.Error()
 		return r
 	}
 	tracing.InjectHTTP(ctx, req.Header) // traceparent, when tracing is on
-	r.Request = rawRequest(req, out.Body)
+	r.Request = rawRequest(req, out.Body, out.RecordedBody)
 
 	start := time.Now()
 	resp, err := client.Do(req)
@@ -209,16 +235,20 @@ func classify(ctx context.Context, err error, timeout time.Duration) (result, te
 	}
 }
 
-// rawRequest writes req as HTTP/1.1 text, as the attempt records it.
-func rawRequest(req *http.Request, body []byte) string {
+// rawRequest writes req as HTTP/1.1 text, as the attempt records it: with
+// the length of the body sent, and the body as recorded.
+func rawRequest(req *http.Request, body, recorded []byte) string {
+	if recorded == nil {
+		recorded = body
+	}
 	var b bytes.Buffer
-	b.Grow(len(body) + 512) // the request line and hammer's headers fit
+	b.Grow(len(recorded) + 512) // the request line and hammer's headers fit
 	fmt.Fprintf(&b, "%s %s HTTP/1.1\r\nHost: %s\r\n", req.Method, req.URL.RequestURI(), req.URL.Host)
 	h := req.Header.Clone()
 	h.Set("Content-Length", strconv.Itoa(len(body)))
 	_ = h.Write(&b)
 	b.WriteString("\r\n")
-	b.Write(body)
+	b.Write(recorded)
 	return b.String()
 }
 

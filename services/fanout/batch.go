@@ -138,8 +138,7 @@ func deliveryMsg(item *accepted, sub subscription.Subscription, now time.Time) *
 			DeliveryCreatedAt: now,
 		},
 		Target: events.Target{
-			URL:                    sub.URL,
-			SecretToken:            sub.SecretToken,
+			URL:                    events.PublicURL(sub.URL),
 			MaxDeliveryAttempts:    sub.MaxDeliveryAttempts,
 			DeliveryAttemptDelay:   sub.DeliveryAttemptDelay,
 			DeliveryAttemptTimeout: sub.DeliveryAttemptTimeout,

@@ -213,7 +213,7 @@ func TestFansOutToEverySubscription(t *testing.T) {
 		require.Equal(t, seq, d.MessageSequence)
 		require.True(t, m.CreatedAt.Equal(d.MessageCreatedAt))
 		require.Equal(t, events.Target{
-			URL: sub.Url, SecretToken: sub.SecretToken, MaxDeliveryAttempts: 4,
+			URL: sub.Url, MaxDeliveryAttempts: 4,
 			DeliveryAttemptDelay: 7, DeliveryAttemptTimeout: 3,
 		}, d.Target)
 		require.True(t, d.NotBefore.Equal(d.DeliveryCreatedAt), "attempt 1 is due when the delivery is created")

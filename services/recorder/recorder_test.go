@@ -216,7 +216,7 @@ func newStory(topicID, subscriptionID string, at time.Time) story {
 		SubscriptionID: subscriptionID, MessageSequence: 1, MessageCreatedAt: m.CreatedAt,
 		DeliveryCreatedAt: at.Add(time.Millisecond),
 	}
-	target := events.Target{URL: "http://127.0.0.1:1/" + subscriptionID, SecretToken: "token", MaxDeliveryAttempts: 3, DeliveryAttemptDelay: 1, DeliveryAttemptTimeout: 1}
+	target := events.Target{URL: "http://127.0.0.1:1/" + subscriptionID, MaxDeliveryAttempts: 3, DeliveryAttemptDelay: 1, DeliveryAttemptTimeout: 1}
 	s := story{message: m}
 	s.first = events.Delivery{DeliveryRef: ref, Target: target, Attempt: 1, NotBefore: ref.DeliveryCreatedAt}
 	retryAt := at.Add(2 * time.Second)
@@ -655,7 +655,7 @@ func TestTerminatesUndecodableEvents(t *testing.T) {
 	}
 	bad(events.MessageSubject("t"), "no headers")
 	bad(events.DeliverySubject("s"), "not json")
-	bad(events.EventSubject(events.KindAttempt, "s"), `{"v":2,"attempt_id":"x"}`)
+	bad(events.EventSubject(events.KindAttempt, "s"), `{"v":3,"attempt_id":"x"}`)
 	bad(events.EventSubject(events.KindDeliveryFailed, "s"), `{"v":1,"delivery_id":"d","subscription_id":"s","message_id":"m","status":"pending"}`)
 	s := newStory("t", "s", time.Now())
 	b.tell(t, s)

@@ -200,7 +200,6 @@ func (d *deliveryRow) normalise() {
 	d.UpdatedAt = storedTime(d.UpdatedAt)
 	d.FailureReason = storedText(d.FailureReason)
 	d.Target.URL = storedText(d.Target.URL)
-	d.Target.SecretToken = storedText(d.Target.SecretToken)
 }
 
 func (a *attemptRow) normalise() {
@@ -290,7 +289,7 @@ func build(records []*record) stored.Batch {
 		d := deliveries[id]
 		b.Deliveries = append(b.Deliveries, stored.Delivery{
 			ID: d.ID, TopicID: d.TopicID, SubscriptionID: d.SubscriptionID, MessageID: d.MessageID,
-			URL: d.Target.URL, SecretToken: d.Target.SecretToken,
+			URL: d.Target.URL,
 			MaxDeliveryAttempts:    d.Target.MaxDeliveryAttempts,
 			DeliveryAttemptDelay:   d.Target.DeliveryAttemptDelay,
 			DeliveryAttemptTimeout: d.Target.DeliveryAttemptTimeout,

@@ -267,7 +267,7 @@ INSERT INTO deliveries AS d (
     max_delivery_attempts, delivery_attempt_delay, delivery_attempt_timeout,
     delivery_attempts, status, failure_reason, scheduled_at, created_at, updated_at
 )
-SELECT u.id, u.topic_id, u.subscription_id, u.message_id, u.url, u.secret_token,
+SELECT u.id, u.topic_id, u.subscription_id, u.message_id, u.url, s.secret_token,
     u.max_delivery_attempts, u.delivery_attempt_delay, u.delivery_attempt_timeout,
     u.delivery_attempts, u.status::delivery_status, NULLIF(u.failure_reason, ''),
     u.scheduled_at, u.created_at, u.updated_at
@@ -277,16 +277,15 @@ FROM (
         unnest($3::text[]) AS subscription_id,
         unnest($4::text[]) AS message_id,
         unnest($5::text[]) AS url,
-        unnest($6::text[]) AS secret_token,
-        unnest($7::integer[]) AS max_delivery_attempts,
-        unnest($8::integer[]) AS delivery_attempt_delay,
-        unnest($9::integer[]) AS delivery_attempt_timeout,
-        unnest($10::integer[]) AS delivery_attempts,
-        unnest($11::text[]) AS status,
-        unnest($12::text[]) AS failure_reason,
-        unnest($13::timestamptz[]) AS scheduled_at,
-        unnest($14::timestamptz[]) AS created_at,
-        unnest($15::timestamptz[]) AS updated_at
+        unnest($6::integer[]) AS max_delivery_attempts,
+        unnest($7::integer[]) AS delivery_attempt_delay,
+        unnest($8::integer[]) AS delivery_attempt_timeout,
+        unnest($9::integer[]) AS delivery_attempts,
+        unnest($10::text[]) AS status,
+        unnest($11::text[]) AS failure_reason,
+        unnest($12::timestamptz[]) AS scheduled_at,
+        unnest($13::timestamptz[]) AS created_at,
+        unnest($14::timestamptz[]) AS updated_at
 ) AS u
 JOIN subscriptions s ON s.id = u.subscription_id
 WHERE NOT EXISTS (SELECT 1 FROM deleted_messages dm WHERE dm.id = u.message_id)
@@ -313,7 +312,6 @@ type DeliveryUpsertBatchParams struct {
 	SubscriptionIds         []string
 	MessageIds              []string
 	Urls                    []string
-	SecretTokens            []string
 	MaxDeliveryAttempts     []int32
 	DeliveryAttemptDelays   []int32
 	DeliveryAttemptTimeouts []int32
@@ -329,6 +327,7 @@ type DeliveryUpsertBatchParams struct {
 // only move forward: the attempt count never decreases, completed and failed
 // are final, and an older event never overwrites a newer one. A delivery of a
 // deleted subscription (by the join) or of a deleted message is dropped.
+// The secret_token comes from the subscription (events carry no secret).
 // Callers merge duplicate IDs
 // within one batch first (Postgres refuses to update a row twice in one
 // statement).
@@ -339,7 +338,6 @@ func (q *Queries) DeliveryUpsertBatch(ctx context.Context, arg DeliveryUpsertBat
 		arg.SubscriptionIds,
 		arg.MessageIds,
 		arg.Urls,
-		arg.SecretTokens,
 		arg.MaxDeliveryAttempts,
 		arg.DeliveryAttemptDelays,
 		arg.DeliveryAttemptTimeouts,

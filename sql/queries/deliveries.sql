@@ -3,6 +3,7 @@
 -- only move forward: the attempt count never decreases, completed and failed
 -- are final, and an older event never overwrites a newer one. A delivery of a
 -- deleted subscription (by the join) or of a deleted message is dropped.
+-- The secret_token comes from the subscription (events carry no secret).
 -- Callers merge duplicate IDs
 -- within one batch first (Postgres refuses to update a row twice in one
 -- statement).
@@ -11,7 +12,7 @@ INSERT INTO deliveries AS d (
     max_delivery_attempts, delivery_attempt_delay, delivery_attempt_timeout,
     delivery_attempts, status, failure_reason, scheduled_at, created_at, updated_at
 )
-SELECT u.id, u.topic_id, u.subscription_id, u.message_id, u.url, u.secret_token,
+SELECT u.id, u.topic_id, u.subscription_id, u.message_id, u.url, s.secret_token,
     u.max_delivery_attempts, u.delivery_attempt_delay, u.delivery_attempt_timeout,
     u.delivery_attempts, u.status::delivery_status, NULLIF(u.failure_reason, ''),
     u.scheduled_at, u.created_at, u.updated_at
@@ -21,7 +22,6 @@ FROM (
         unnest(@subscription_ids::text[]) AS subscription_id,
         unnest(@message_ids::text[]) AS message_id,
         unnest(@urls::text[]) AS url,
-        unnest(@secret_tokens::text[]) AS secret_token,
         unnest(@max_delivery_attempts::integer[]) AS max_delivery_attempts,
         unnest(@delivery_attempt_delays::integer[]) AS delivery_attempt_delay,
         unnest(@delivery_attempt_timeouts::integer[]) AS delivery_attempt_timeout,

@@ -65,17 +65,27 @@ func mac(key []byte, id, timestamp string, body []byte) []byte {
 }
 
 // SetHeaders signs body with secret and sets the three Standard Webhooks
-// headers on h.
-func SetHeaders(h http.Header, secret, id string, timestamp time.Time, body []byte) error {
-	key, err := ParseSecret(secret)
-	if err != nil {
-		return err
+// headers on h. Each of previous (secrets being rotated out) adds its own
+// signature after the first, space-separated as the specification allows,
+// so a receiver that still holds an older secret verifies the request too.
+func SetHeaders(h http.Header, secret, id string, timestamp time.Time, body []byte, previous ...string) error {
+	keys := make([][]byte, 0, 1+len(previous))
+	for _, s := range append([]string{secret}, previous...) {
+		key, err := ParseSecret(s)
+		if err != nil {
+			return err
+		}
+		keys = append(keys, key)
+	}
+	sigs := make([]string, len(keys))
+	for i, key := range keys {
+		sigs[i] = Sign(key, id, timestamp, body)
 	}
 	// Set directly rather than with h.Set: the specification spells the
 	// names in lower case and some receivers compare them as written.
 	h[HeaderID] = []string{id}
 	h[HeaderTimestamp] = []string{strconv.FormatInt(timestamp.Unix(), 10)}
-	h[HeaderSignature] = []string{Sign(key, id, timestamp, body)}
+	h[HeaderSignature] = []string{strings.Join(sigs, " ")}
 	return nil
 }
 

@@ -1,10 +1,13 @@
 package signing
 
 import (
+	"encoding/base64"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
+	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
 	"github.com/stretchr/testify/require"
 )
 
@@ -71,4 +74,39 @@ func TestParseSecret(t *testing.T) {
 	require.Error(t, err)
 	_, err = ParseSecret("whsec_")
 	require.Error(t, err)
+}
+
+// During a rotation a request carries one signature per secret; a receiver
+// holding either verifies it with a Standard Webhooks library.
+func TestRotationSignsWithEverySecret(t *testing.T) {
+	t.Parallel()
+	newSecret := SecretPrefix + base64.StdEncoding.EncodeToString([]byte("the new key, thirty-two bytes ok"))
+	oldSecret := SecretPrefix + base64.StdEncoding.EncodeToString([]byte("the old key, thirty-two bytes ok"))
+	other := SecretPrefix + base64.StdEncoding.EncodeToString([]byte("a key nobody signed with, at all"))
+	body := []byte(`{"topic_id":"person"}`)
+	h := http.Header{}
+	require.NoError(t, SetHeaders(h, newSecret, "01JP9ZMQCN10NSNWA9G6PEWM8D", time.Now(), body, oldSecret))
+	sigs := strings.Fields(h[HeaderSignature][0])
+	require.Len(t, sigs, 2, "the new secret's signature, then the old one's")
+
+	// As a server reads them: header names canonicalised.
+	received := http.Header{}
+	for name, values := range h {
+		for _, v := range values {
+			received.Add(name, v)
+		}
+	}
+	for _, secret := range []string{newSecret, oldSecret} {
+		wh, err := standardwebhooks.NewWebhook(secret)
+		require.NoError(t, err)
+		require.NoError(t, wh.Verify(body, received), "a receiver holding one of the secrets")
+	}
+	wh, err := standardwebhooks.NewWebhook(other)
+	require.NoError(t, err)
+	require.Error(t, wh.Verify(body, received), "a secret that signed nothing")
+
+	// Without a rotation there is one signature.
+	require.NoError(t, SetHeaders(h, newSecret, "01JP9ZMQCN10NSNWA9G6PEWM8D", time.Now(), body))
+	require.Len(t, strings.Fields(h[HeaderSignature][0]), 1)
+	require.Error(t, SetHeaders(h, newSecret, "id", time.Now(), body, "whsec_not base64!"), "a bad previous secret")
 }

@@ -77,7 +77,6 @@ func deliveryColumns(rows []Delivery) dbsqlc.DeliveryUpsertBatchParams {
 		q.SubscriptionIds = append(q.SubscriptionIds, d.SubscriptionID)
 		q.MessageIds = append(q.MessageIds, d.MessageID)
 		q.Urls = append(q.Urls, d.URL)
-		q.SecretTokens = append(q.SecretTokens, d.SecretToken)
 		q.MaxDeliveryAttempts = append(q.MaxDeliveryAttempts, int32Of(d.MaxDeliveryAttempts))
 		q.DeliveryAttemptDelays = append(q.DeliveryAttemptDelays, int32Of(d.DeliveryAttemptDelay))
 		q.DeliveryAttemptTimeouts = append(q.DeliveryAttemptTimeouts, int32Of(d.DeliveryAttemptTimeout))
