@@ -25,7 +25,7 @@ func attemptEvent() *events.Attempt {
 			MessageCreatedAt: at, DeliveryCreatedAt: at,
 		},
 		Target: events.Target{
-			URL: "http://127.0.0.1:9000/hooks/billing",
+			URL:                 "http://127.0.0.1:9000/hooks/billing",
 			MaxDeliveryAttempts: 5, DeliveryAttemptDelay: 60, DeliveryAttemptTimeout: 5,
 		},
 		AttemptID: "01KB5ZJ4V3Q0Y6N9R2W8T1X7CF", Attempt: 1, ScheduledAt: at,

@@ -289,7 +289,7 @@ func build(records []*record) stored.Batch {
 		d := deliveries[id]
 		b.Deliveries = append(b.Deliveries, stored.Delivery{
 			ID: d.ID, TopicID: d.TopicID, SubscriptionID: d.SubscriptionID, MessageID: d.MessageID,
-			URL: d.Target.URL,
+			URL:                    d.Target.URL,
 			MaxDeliveryAttempts:    d.Target.MaxDeliveryAttempts,
 			DeliveryAttemptDelay:   d.Target.DeliveryAttemptDelay,
 			DeliveryAttemptTimeout: d.Target.DeliveryAttemptTimeout,
