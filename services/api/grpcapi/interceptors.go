@@ -184,3 +184,25 @@ func (a *authenticator) check(h http.Header) error {
 	}
 	return nil
 }
+
+// streamsEnd ends every streaming call when stopping does, so that a
+// client holding a stream open cannot hold up the drain; unary calls are
+// left to finish.
+type streamsEnd struct {
+	stopping context.Context
+}
+
+func (e streamsEnd) WrapUnary(next connect.UnaryFunc) connect.UnaryFunc { return next }
+
+func (e streamsEnd) WrapStreamingHandler(next connect.StreamingHandlerFunc) connect.StreamingHandlerFunc {
+	return func(ctx context.Context, conn connect.StreamingHandlerConn) error {
+		ctx, cancel := context.WithCancel(ctx)
+		defer cancel()
+		defer context.AfterFunc(e.stopping, cancel)()
+		return next(ctx, conn)
+	}
+}
+
+func (e streamsEnd) WrapStreamingClient(next connect.StreamingClientFunc) connect.StreamingClientFunc {
+	return next
+}

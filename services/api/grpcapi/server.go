@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -56,6 +57,11 @@ type Server struct {
 	log     *zap.Logger
 	handler http.Handler
 	health  *grpchealth.StaticChecker
+	// stopping ends when Serve's context does: streams (a health Watch,
+	// a reflection session) end with it instead of holding up the drain,
+	// while unary calls in flight finish.
+	stopping context.Context
+	stop     context.CancelFunc
 }
 
 // New checks opts and builds the server; it does no I/O.
@@ -79,21 +85,26 @@ func New(opts Options) (*Server, error) {
 	if svc == nil {
 		svc = hammerv1connect.UnimplementedHammerHandler{}
 	}
+	stopping, stop := context.WithCancel(context.Background())
 	s := &Server{
-		log:    opts.Logger,
-		health: grpchealth.NewStaticChecker(hammerv1connect.HammerName),
+		log:      opts.Logger,
+		health:   grpchealth.NewStaticChecker(hammerv1connect.HammerName),
+		stopping: stopping,
+		stop:     stop,
 	}
 	obs := &callObserver{log: opts.Logger, metrics: m}
 	common := []connect.HandlerOption{
 		connect.WithReadMaxBytes(MaxRequestBytes),
 		connect.WithRecover(s.recovered),
+		connect.WithInterceptors(streamsEnd{stopping}),
 	}
 	mux := http.NewServeMux()
-	// Interceptors run in the order given: the span and the metrics see
+	// Interceptors run in the order given, the first outermost: every call
+	// sees the end of streams at shutdown, and the span and the metrics see
 	// the calls that authentication turns away.
 	mux.Handle(hammerv1connect.NewHammerHandler(svc,
-		append(common, connect.WithInterceptors(obs, auth))...))
-	open := append(common, connect.WithInterceptors(obs))
+		slices.Concat(common, []connect.HandlerOption{connect.WithInterceptors(obs, auth)})...))
+	open := slices.Concat(common, []connect.HandlerOption{connect.WithInterceptors(obs)})
 	mux.Handle(grpchealth.NewHandler(s.health, open...))
 	reflector := grpcreflect.NewStaticReflector(
 		hammerv1connect.HammerName,
@@ -111,8 +122,9 @@ func New(opts Options) (*Server, error) {
 func (s *Server) Handler() http.Handler { return s.handler }
 
 // Serve listens on addr (HAMMER_GRPC_ADDR, ":50051" by default) and serves
-// until ctx ends; then health answers NOT_SERVING and calls in flight get
-// DrainTimeout to finish. It returns nil after a clean shutdown.
+// until ctx ends; then health answers NOT_SERVING, open streams end, and
+// unary calls in flight get DrainTimeout to finish. It returns nil after a
+// clean shutdown. A Server serves once.
 func (s *Server) Serve(ctx context.Context, addr string) error {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
@@ -144,6 +156,7 @@ func (s *Server) ServeListener(ctx context.Context, ln net.Listener) error {
 		// Tell load balancers first, then drain.
 		s.health.SetStatus("", grpchealth.StatusNotServing)
 		s.health.SetStatus(hammerv1connect.HammerName, grpchealth.StatusNotServing)
+		s.stop()
 	})
 	defer stop()
 	if err := ops.ServeListener(ctx, s.log.With(zap.String("server", "grpc")), ln, srv, DrainTimeout); err != nil {

@@ -281,8 +281,9 @@ func TestOneLogLinePerCall(t *testing.T) {
 		"health checks are logged at debug")
 }
 
-// The same handler answers the Connect protocol over HTTP/1.1: curl works.
-func TestConnectProtocolOverHTTP1(t *testing.T) {
+// The same handler answers the Connect protocol over HTTP/1.1 (curl works)
+// and gRPC-Web.
+func TestConnectAndGRPCWebOverHTTP1(t *testing.T) {
 	t.Parallel()
 	b := setup(t, Options{Service: &topics{}, Tokens: []string{"s3cret"}})
 	req, err := http.NewRequest(http.MethodPost, b.url+getTopic, strings.NewReader(`{"id":"person"}`))
@@ -294,7 +295,13 @@ func TestConnectProtocolOverHTTP1(t *testing.T) {
 	defer res.Body.Close()
 	require.Equal(t, http.StatusOK, res.StatusCode)
 	require.Equal(t, 1, res.ProtoMajor)
-	require.Equal(t, 1.0, b.counted(t, getTopic, "ok"))
+
+	// And gRPC-Web, as a browser sends it.
+	web := hammerv1connect.NewHammerClient(http.DefaultClient, b.url, connect.WithGRPCWeb(), withToken("s3cret"))
+	topic, err := web.GetTopic(context.Background(), &hammerv1.GetTopicRequest{Id: "person"})
+	require.NoError(t, err)
+	require.Equal(t, "person", topic.GetId())
+	require.Equal(t, 2.0, b.counted(t, getTopic, "ok"))
 }
 
 // A call in flight when Serve's context ends gets its answer, and Serve
@@ -351,5 +358,35 @@ func TestCode(t *testing.T) {
 		{200, "", connect.CodeUnknown},
 	} {
 		require.Equal(t, c.want, Code(c.status, c.code), "%d %s", c.status, c.code)
+	}
+}
+
+// A health Watch open at shutdown hears NOT_SERVING or ends; it does not
+// hold Serve for DrainTimeout.
+func TestServeEndsStreamsAtShutdown(t *testing.T) {
+	t.Parallel()
+	b := setup(t, Options{})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	events := grpchealth.NewClient(b.h2c, b.url, connect.WithGRPC()).Watch(ctx, &grpchealth.CheckRequest{})
+	first := <-events
+	require.NoError(t, first.Err)
+	require.Equal(t, grpchealth.StatusServing, first.Response.Status)
+
+	start := time.Now()
+	b.cancel()
+	select {
+	case err := <-b.served:
+		require.NoError(t, err)
+		b.served <- nil // for the cleanup
+	case <-time.After(DrainTimeout / 2):
+		t.Fatal("Serve waited on the open stream")
+	}
+	require.Less(t, time.Since(start), DrainTimeout/2)
+	for ev := range events {
+		if ev.Err != nil {
+			break
+		}
+		require.Equal(t, grpchealth.StatusNotServing, ev.Response.Status)
 	}
 }
