@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"crypto/subtle"
+	"errors"
 	"net/http"
 	"strings"
 	"time"
@@ -115,8 +116,8 @@ func (o *callObserver) done(ctx context.Context, span trace.Span, spec connect.S
 		}
 		if cause != nil {
 			fields = append(fields, zap.Error(cause))
-		} else if err != nil {
-			fields = append(fields, zap.String("error_code", errorCode(err)))
+		} else if code := errorCode(err); code != "" {
+			fields = append(fields, zap.String("error_code", code))
 		}
 		ce.Write(fields...)
 	}
@@ -136,7 +137,7 @@ func serverFault(c connect.Code) bool {
 
 // errorCode is hammer's error code an answer carries, if any.
 func errorCode(err error) string {
-	if ce, ok := err.(*connect.Error); ok {
+	if ce, ok := errors.AsType[*connect.Error](err); ok {
 		return ce.Meta().Get(ErrorCodeKey)
 	}
 	return ""

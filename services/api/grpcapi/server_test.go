@@ -243,6 +243,8 @@ func TestErrorsReachTheCallerAsGRPCCodes(t *testing.T) {
 	require.Equal(t, "topic_does_not_exists: topic does not exist", ce.Message())
 	require.Equal(t, "topic_does_not_exists", ce.Meta().Get(ErrorCodeKey))
 	require.Equal(t, 1.0, b.counted(t, getTopic, "not_found"))
+	logged := b.logs.FilterMessage("grpc call").FilterField(zap.String("error_code", "topic_does_not_exists")).All()
+	require.Len(t, logged, 1)
 
 	// Anything else is internal_error; the cause stays in the log.
 	b = setup(t, Options{Service: &topics{err: errors.New("dial postgres://hammer:hunter2@db")}})
@@ -250,7 +252,7 @@ func TestErrorsReachTheCallerAsGRPCCodes(t *testing.T) {
 	require.ErrorAs(t, err, &ce)
 	require.Equal(t, connect.CodeInternal, ce.Code())
 	require.Equal(t, "internal_error: the request failed on our side", ce.Message())
-	logged := b.logs.FilterMessage("grpc call").FilterLevelExact(zapcore.ErrorLevel).All()
+	logged = b.logs.FilterMessage("grpc call").FilterLevelExact(zapcore.ErrorLevel).All()
 	require.Len(t, logged, 1)
 	require.Contains(t, logged[0].ContextMap()["error"], "hunter2")
 
