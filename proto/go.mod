@@ -1,3 +1,6 @@
+// The Go code generated from hammer's protos, importable by clients without
+// hammer's server dependencies. Its tools are the protoc plugins, pinned at
+// the versions of the runtime libraries the generated code links against.
 module github.com/hammer-webhooks/hammer/proto
 
 go 1.26.0

@@ -1,3 +1,6 @@
+// Build tools pinned as Go tools (buf). Kept out of go.work on purpose:
+// buf's many dependencies must not raise the versions the services build
+// with. The Makefile builds them into bin/ with GOWORK=off.
 module github.com/hammer-webhooks/hammer/tools
 
 go 1.26.7
