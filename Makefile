@@ -6,6 +6,7 @@ PACKAGES := $(addsuffix /...,$(MODULES))
 BIN := $(CURDIR)/bin
 SQLC_VERSION := v1.31.1
 SQLC := $(BIN)/sqlc
+BUF := $(BIN)/buf
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 COMMIT ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
 LDFLAGS := -X github.com/hammer-webhooks/hammer/platform/version.Version=$(VERSION) -X github.com/hammer-webhooks/hammer/platform/version.Commit=$(COMMIT)
@@ -13,7 +14,7 @@ TEST_FLAGS ?=
 BENCH_FLAGS ?=
 LOADGEN := $(BIN)/loadgen -hammer $(BIN)/hammer
 
-.PHONY: all build run test test-short bench generate sqlc-check tools vet fmt tidy db-migrate run-server run-worker clean
+.PHONY: all build run test test-short bench generate sqlc-check proto proto-check tools vet fmt tidy db-migrate run-server run-worker clean
 
 all: build
 
@@ -49,16 +50,27 @@ fmt:
 tidy:
 	for m in $(MODULES); do (cd $$m && $(GO) mod tidy) || exit 1; done
 
-tools: $(SQLC)
+tools: $(SQLC) $(BUF)
 
 $(SQLC):
 	GOBIN=$(BIN) $(GO) install github.com/sqlc-dev/sqlc/cmd/sqlc@$(SQLC_VERSION)
+
+# buf is a Go tool of tools/go.mod, a module kept out of go.work so that its
+# many dependencies never raise the versions the services build with.
+$(BUF): tools/go.mod tools/go.sum
+	cd tools && GOWORK=off $(GO) build -o $(BUF) github.com/bufbuild/buf/cmd/buf
 
 generate: $(SQLC) ## regenerate sql/dbsqlc from sql/queries
 	cd sql && $(SQLC) generate
 
 sqlc-check: $(SQLC) ## fails when the committed generated code is stale
 	cd sql && $(SQLC) diff && $(SQLC) vet
+
+proto: $(BUF) ## lint proto/ and regenerate its Go code (buf with the local plugins of proto/go.mod)
+	cd proto && $(BUF) lint && $(BUF) generate
+
+proto-check: $(BUF) ## fails when the committed generated gRPC code is stale
+	./scripts/proto-check $(BUF)
 
 db-migrate: build ## apply migrations to HAMMER_DATABASE_URL
 	$(BIN)/hammer migrate up
