@@ -4,11 +4,13 @@ import (
 	"context"
 	"errors"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/compose-spec/compose-go/v2/types"
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -538,4 +540,81 @@ func TestNATSTopologyWhicheverStartsFirst(t *testing.T) {
 	if err := <-done; err != nil {
 		t.Fatalf("deliverer: topology after the api made the buckets: %v", err)
 	}
+}
+
+// TestComposeNATS: docker-compose.yml runs NATS with the shipped
+// configuration, gives the server every password and each hammer service
+// its own user with the same password.
+func TestComposeNATS(t *testing.T) {
+	p := loadCompose(t)
+	s, ok := p.Services["nats"]
+	if !ok {
+		t.Fatalf("%s: no nats service", composePath)
+	}
+	if len(s.Command) != 2 || s.Command[0] != "-c" {
+		t.Fatalf("%s: service nats: command %q: want [-c <config>]", composePath, s.Command)
+	}
+	mounted := false
+	for _, v := range s.Volumes {
+		rel, err := filepath.Rel(mustAbs(t, root), v.Source)
+		if v.Type == types.VolumeTypeBind && err == nil && filepath.ToSlash(rel) == filepath.Dir(natsConfig) &&
+			s.Command[1] == v.Target+"/"+filepath.Base(natsConfig) && v.ReadOnly {
+			mounted = true
+		}
+	}
+	if !mounted {
+		t.Errorf("%s: service nats: want %s mounted read-only and passed with -c", composePath, filepath.Dir(natsConfig))
+	}
+	for user, env := range natsUsers {
+		if v := s.Environment[env]; v == nil || *v != "pw-"+user {
+			t.Errorf("%s: service nats: %s: want it from the operator's environment", composePath, env)
+		}
+	}
+
+	// The configuration: JetStream on a named volume, authorization on.
+	startAuthNATS(t) // sets the passwords the configuration reads
+	opts, err := server.ProcessConfigFile(filepath.Join(root, natsConfig))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !opts.JetStream || !slices.ContainsFunc(s.Volumes, func(v types.ServiceVolumeConfig) bool {
+		return v.Type == types.VolumeTypeVolume && v.Target == opts.StoreDir
+	}) {
+		t.Errorf("%s: JetStream %v with store %q: want it on, on a named volume of service nats", natsConfig, opts.JetStream, opts.StoreDir)
+	}
+	if opts.HTTPPort == 0 || len(s.Ports) > 0 {
+		t.Errorf("%s: monitoring port %d, published %v: want it on for the health check and unpublished", natsConfig, opts.HTTPPort, s.Ports)
+	}
+	users := map[string]bool{}
+	for _, u := range opts.Users {
+		users[u.Username] = true
+		if u.Permissions == nil || u.Permissions.Publish == nil || u.Permissions.Subscribe == nil {
+			t.Errorf("%s: user %s has no publish and subscribe permissions", natsConfig, u.Username)
+		}
+	}
+	for user := range natsUsers {
+		if !users[user] {
+			t.Errorf("%s: no user %s", natsConfig, user)
+		}
+	}
+
+	for name, svc := range p.Services {
+		if !isHammer(svc) || len(svc.Command) == 0 || svc.Command[0] == "migrate" {
+			continue
+		}
+		user, pw := svc.Environment["HAMMER_NATS_USER"], svc.Environment["HAMMER_NATS_PASSWORD"]
+		if user == nil || *user != svc.Command[0] || pw == nil || *pw != "pw-"+svc.Command[0] {
+			t.Errorf("%s: service %s: want HAMMER_NATS_USER=%s and HAMMER_NATS_PASSWORD from %s",
+				composePath, name, svc.Command[0], natsUsers[svc.Command[0]])
+		}
+	}
+}
+
+func mustAbs(t *testing.T, path string) string {
+	t.Helper()
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return abs
 }
