@@ -269,7 +269,13 @@ func get(client *http.Client, url string) int {
 
 func post(t *testing.T, client *http.Client, url, body string, want int) {
 	t.Helper()
-	resp, err := client.Post(url, "application/json", strings.NewReader(body))
+	req, err := http.NewRequest(http.MethodPost, url, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+composeToken)
+	resp, err := client.Do(req)
 	if err != nil {
 		t.Fatalf("POST %s: %v", url, err)
 	}

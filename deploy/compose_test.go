@@ -2,6 +2,7 @@ package deploy
 
 import (
 	"context"
+	"maps"
 	"net/url"
 	"path/filepath"
 	"slices"
@@ -21,24 +22,57 @@ const composePath = "docker-compose.yml"
 // accepts; TestComposeServicesRun holds it against the API.
 const maxDeliveryAttemptTimeout = 300 * time.Second
 
+// composeSecrets are the variables docker-compose.yml refuses to start
+// without (${VAR:?message}), as an operator's .env would set them. The NATS
+// passwords are the ones connectAs uses.
+var composeSecrets = map[string]string{
+	"HAMMER_API_TOKENS":                  composeToken,
+	"HAMMER_NATS_API_PASSWORD":           "pw-api",
+	"HAMMER_NATS_FANOUT_PASSWORD":        "pw-fanout",
+	"HAMMER_NATS_DELIVERER_PASSWORD":     "pw-deliverer",
+	"HAMMER_NATS_RECORDER_PASSWORD":      "pw-recorder",
+	"HAMMER_NATS_EVENTS_READER_PASSWORD": "pw-events-reader",
+}
+
+// composeToken is the API token the tests give docker-compose.yml.
+const composeToken = "deploy-test-token"
+
 // loadCompose loads docker-compose.yml as docker compose does (schema
-// validation, merge keys, interpolation). Interpolation sees an empty
-// environment, so every ${VAR:-default} takes its default.
+// validation, merge keys, interpolation). Interpolation sees only
+// composeSecrets, so every ${VAR:-default} takes its default.
 func loadCompose(t *testing.T) *types.Project {
 	t.Helper()
-	abs, err := filepath.Abs(root)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p, err := loader.LoadWithContext(context.Background(), types.ConfigDetails{
-		WorkingDir:  abs,
-		ConfigFiles: []types.ConfigFile{{Filename: filepath.Join(abs, composePath)}},
-		Environment: types.Mapping{},
-	}, func(o *loader.Options) { o.SetProjectName("hammer", true) })
+	p, err := loadComposeWith(composeSecrets)
 	if err != nil {
 		t.Fatalf("%s: %v", composePath, err)
 	}
 	return p
+}
+
+func loadComposeWith(env map[string]string) (*types.Project, error) {
+	abs, err := filepath.Abs(root)
+	if err != nil {
+		return nil, err
+	}
+	return loader.LoadWithContext(context.Background(), types.ConfigDetails{
+		WorkingDir:  abs,
+		ConfigFiles: []types.ConfigFile{{Filename: filepath.Join(abs, composePath)}},
+		Environment: types.Mapping(maps.Clone(env)), // the loader adds to it
+	}, func(o *loader.Options) { o.SetProjectName("hammer", true) })
+}
+
+// TestComposeRefusesMissingSecrets: without each secret, docker compose
+// stops before starting anything and names the variable.
+func TestComposeRefusesMissingSecrets(t *testing.T) {
+	t.Parallel()
+	for name := range composeSecrets {
+		env := maps.Clone(composeSecrets)
+		delete(env, name)
+		_, err := loadComposeWith(env)
+		if err == nil || !strings.Contains(err.Error(), name) {
+			t.Errorf("%s without %s: %v, want a refusal naming it", composePath, name, err)
+		}
+	}
 }
 
 // isHammer says whether a compose service runs the image of deploy/Dockerfile.
@@ -140,9 +174,15 @@ func TestCompose(t *testing.T) {
 			published := false
 			for _, pc := range s.Ports {
 				published = published || pc.Target == uint32(port)
+				if pc.HostIP != "127.0.0.1" {
+					t.Errorf("%s: port %d published on %q: want 127.0.0.1 only (plain HTTP)", where, pc.Target, pc.HostIP)
+				}
 			}
 			if !published {
 				t.Errorf("%s: ports %v: want the API's port %d published", where, s.Ports, port)
+			}
+			if tokens := ct.env["HAMMER_API_TOKENS"]; tokens != composeToken {
+				t.Errorf("%s: HAMMER_API_TOKENS is %q: want it required from the environment", where, tokens)
 			}
 		}
 		if cmd == "deliverer" {
@@ -160,22 +200,7 @@ func TestCompose(t *testing.T) {
 		}
 	}
 
-	// NATS runs JetStream with its storage on a volume.
-	nats, ok := p.Services["nats"]
-	if !ok {
-		t.Fatalf("%s: no nats service", composePath)
-	}
-	if !slices.Contains(nats.Command, "-js") {
-		t.Errorf("%s: service nats: command %q: want -js (JetStream)", composePath, nats.Command)
-	}
-	i := slices.Index(nats.Command, "-sd")
-	if i < 0 || i+1 == len(nats.Command) {
-		t.Errorf("%s: service nats: command %q: want -sd <dir> on a volume", composePath, nats.Command)
-	} else if !slices.ContainsFunc(nats.Volumes, func(v types.ServiceVolumeConfig) bool {
-		return v.Type == types.VolumeTypeVolume && v.Target == nats.Command[i+1]
-	}) {
-		t.Errorf("%s: service nats: JetStream's store %s is not a named volume", composePath, nats.Command[i+1])
-	}
+	// NATS: TestComposeNATS.
 	if pg, ok := p.Services["postgres"]; !ok || pg.HealthCheck == nil {
 		t.Errorf("%s: want a postgres service with a healthcheck", composePath)
 	}

@@ -148,7 +148,10 @@ var ensureMu sync.Mutex
 
 // Ensure creates what is missing and updates what differs from c, leaving
 // streams and consumers that already match untouched (every service applies
-// the topology at start, so the common case writes nothing).
+// the topology at start, so the common case writes nothing). Where NATS
+// permissions allow a service only to create and read (deploy/nats: only
+// the api may update streams and create or update buckets), a step it may
+// not take goes unanswered and is asked again until the api has done it.
 func Ensure(ctx context.Context, js jetstream.JetStream, c Config) error {
 	if c.Replicas < 1 {
 		return fmt.Errorf("topology: replicas must be at least 1, got %d", c.Replicas)
@@ -183,20 +186,24 @@ func Ensure(ctx context.Context, js jetstream.JetStream, c Config) error {
 
 func ensureBucket(ctx context.Context, js jetstream.JetStream, want jetstream.KeyValueConfig) error {
 	kv, err := js.KeyValue(ctx, want.Bucket)
-	if err == nil {
-		st, err := kv.Status(ctx)
-		if err != nil {
-			return err
-		}
-		replicas := want.Replicas
-		if bs, ok := st.(*jetstream.KeyValueBucketStatus); ok {
-			replicas = bs.StreamInfo().Config.Replicas
-		}
-		if st.TTL() == want.TTL && st.History() == int64(want.History) && replicas == want.Replicas {
-			return nil
-		}
-	} else if !errors.Is(err, jetstream.ErrBucketNotFound) {
+	if errors.Is(err, jetstream.ErrBucketNotFound) {
+		// Create, not CreateOrUpdate: see ensureStream.
+		_, err = js.CreateKeyValue(ctx, want)
 		return err
+	}
+	if err != nil {
+		return err
+	}
+	st, err := kv.Status(ctx)
+	if err != nil {
+		return err
+	}
+	replicas := want.Replicas
+	if bs, ok := st.(*jetstream.KeyValueBucketStatus); ok {
+		replicas = bs.StreamInfo().Config.Replicas
+	}
+	if st.TTL() == want.TTL && st.History() == int64(want.History) && replicas == want.Replicas {
+		return nil
 	}
 	_, err = js.CreateOrUpdateKeyValue(ctx, want)
 	return err
@@ -223,7 +230,12 @@ func step(ctx context.Context, fn func(context.Context) error) error {
 func ensureStream(ctx context.Context, js jetstream.JetStream, want jetstream.StreamConfig) (jetstream.Stream, error) {
 	stream, err := js.Stream(ctx, want.Name)
 	if errors.Is(err, jetstream.ErrStreamNotFound) {
-		return js.CreateOrUpdateStream(ctx, want)
+		// Create, not CreateOrUpdate (which asks to update first): the
+		// shipped NATS permissions let every service create a missing
+		// stream but only the api update one (deploy/nats/README.md), since
+		// an update could add sources or republishing that copy another
+		// stream, e.g. the subscriptions bucket, somewhere readable.
+		return js.CreateStream(ctx, want)
 	}
 	if err != nil {
 		return nil, err

@@ -120,7 +120,7 @@ func New(opts Options) (*Service, error) {
 	if grace <= 0 {
 		grace = DefaultStopGrace
 	}
-	guard := ssrf.New(ssrf.Config{Allowed: allowed, AlsoAllowed: also, Resolver: opts.Resolver, Dial: opts.Dial})
+	guard := ssrf.New(ssrf.Config{Allowed: allowed, AlsoAllowed: also, Resolver: opts.Resolver, Dial: opts.Dial, Log: log})
 	return &Service{
 		cfg:       opts.Config,
 		nc:        opts.NATS,

@@ -156,11 +156,11 @@ func TestSSRFGuardRefusesBeforeAnyConnection(t *testing.T) {
 	// The default policy (no allow list): loopback is refused too, so the
 	// real receiver on 127.0.0.1 must not be reached.
 	b.start(t, func(o *deliverer.Options) { o.Config.AllowedCIDRs = nil })
-	cases := []struct{ id, url, want string }{
-		{"private-name", "http://intranet.test/", "intranet.test resolves to 10.0.0.5, a private address"},
-		{"metadata", "http://169.254.169.254/latest/meta-data/", "169.254.169.254 is a cloud metadata address"},
-		{"loopback", "http://receiver.test:" + port + "/", "a loopback address"},
-		{"ipv6-link-local", "http://[fe80::1]/", "a link-local address"},
+	cases := []struct{ id, url string }{
+		{"private-name", "http://intranet.test/"},
+		{"metadata", "http://169.254.169.254/latest/meta-data/"},
+		{"loopback", "http://receiver.test:" + port + "/"},
+		{"ipv6-link-local", "http://[fe80::1]/"},
 	}
 	ids := map[string]string{}
 	for _, c := range cases {
@@ -173,8 +173,8 @@ func TestSSRFGuardRefusesBeforeAnyConnection(t *testing.T) {
 		_, rec := b.waitOutcome(t, ids[c.id], 10*time.Second)
 		a := rec.attemptsOf(ids[c.id])
 		require.Len(t, a, 1, c.id)
-		require.Contains(t, a[0].Error, "refused by SSRF guard", c.id)
-		require.Contains(t, a[0].Error, c.want, c.id)
+		// The attempt names no address; the log does (ssrf.Config.Log).
+		require.Equal(t, deliverer.ErrorDestinationNotAllowed, a[0].Error, c.id)
 		require.Empty(t, a[0].Response, c.id)
 	}
 	require.Zero(t, rc.count(), "a refused target got a request")

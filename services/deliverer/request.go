@@ -195,6 +195,10 @@ func isSuccess(status int) bool {
 	return false
 }
 
+// ErrorDestinationNotAllowed is the error an attempt records when the SSRF
+// guard refused its target.
+const ErrorDestinationNotAllowed = "destination_not_allowed"
+
 // classify names what went wrong with a request that got no response, with
 // a text that tells an operator which kind of failure it was.
 func classify(ctx context.Context, err error, timeout time.Duration) (result, text string) {
@@ -216,7 +220,10 @@ func classify(ctx context.Context, err error, timeout time.Duration) (result, te
 	)
 	switch {
 	case errors.As(err, &refused):
-		return resultRefused, refused.Error()
+		// Generic on purpose (DESIGN "Security, second round"): the
+		// resolved address and the reason go to the log only, through
+		// the guard's logger.
+		return resultRefused, ErrorDestinationNotAllowed
 	case errors.As(err, &dnsErr):
 		return resultDNSError, "dns failure: " + dnsErr.Error()
 	case errors.Is(ctx.Err(), context.DeadlineExceeded) || errors.Is(err, context.DeadlineExceeded) ||

@@ -13,6 +13,8 @@ import (
 	"net"
 	"net/netip"
 	"strings"
+
+	"go.uber.org/zap"
 )
 
 // Resolver looks up the addresses of a host. *net.Resolver is one; tests
@@ -39,45 +41,6 @@ func (e *RefusedError) Error() string {
 	return fmt.Sprintf("refused by SSRF guard: %s resolves to %s, %s", e.Host, e.Addr, e.Reason)
 }
 
-// metadataRanges is how many entries of denied are metadata addresses.
-const metadataRanges = 3
-
-// denied is the default policy: every range a webhook has no business
-// reaching, most specific first so that the reason names the most telling
-// range (the metadata address before link-local).
-var denied = []struct {
-	prefix netip.Prefix
-	reason string
-}{
-	{netip.MustParsePrefix("169.254.169.254/32"), "a cloud metadata address"},
-	{netip.MustParsePrefix("fd00:ec2::254/128"), "a cloud metadata address"},
-	{netip.MustParsePrefix("100.100.100.200/32"), "a cloud metadata address"},
-	// metadataRanges entries above this line are refused even inside
-	// AlsoAllowed.
-	{netip.MustParsePrefix("0.0.0.0/8"), "an unspecified or 'this network' address"},
-	{netip.MustParsePrefix("127.0.0.0/8"), "a loopback address"},
-	{netip.MustParsePrefix("10.0.0.0/8"), "a private address"},
-	{netip.MustParsePrefix("172.16.0.0/12"), "a private address"},
-	{netip.MustParsePrefix("192.168.0.0/16"), "a private address"},
-	{netip.MustParsePrefix("100.64.0.0/10"), "a carrier-grade NAT address"},
-	{netip.MustParsePrefix("169.254.0.0/16"), "a link-local address"},
-	{netip.MustParsePrefix("192.0.0.0/24"), "an IETF protocol address"},
-	{netip.MustParsePrefix("198.18.0.0/15"), "a benchmarking address"},
-	{netip.MustParsePrefix("224.0.0.0/4"), "a multicast address"},
-	{netip.MustParsePrefix("240.0.0.0/4"), "a reserved or broadcast address"},
-	{netip.MustParsePrefix("::1/128"), "a loopback address"},
-	{netip.MustParsePrefix("::/128"), "an unspecified address"},
-	// IPv4-compatible, NAT64 and 6to4 addresses carry an IPv4 address
-	// inside; refusing them keeps that address from bypassing the checks.
-	{netip.MustParsePrefix("::/96"), "an IPv4-compatible address"},
-	{netip.MustParsePrefix("64:ff9b::/96"), "a NAT64 address"},
-	{netip.MustParsePrefix("64:ff9b:1::/48"), "a NAT64 address"},
-	{netip.MustParsePrefix("2002::/16"), "a 6to4 address"},
-	{netip.MustParsePrefix("fe80::/10"), "a link-local address"},
-	{netip.MustParsePrefix("fc00::/7"), "a unique-local address"},
-	{netip.MustParsePrefix("ff00::/8"), "a multicast address"},
-}
-
 // DevAllowedCIDRs is what hammer dev opens on top of the default policy when
 // neither HAMMER_DELIVERY_ALLOWED_CIDRS nor HAMMER_DELIVERY_ALSO_ALLOWED_CIDRS
 // is set: loopback and private ranges, where a developer's receivers run.
@@ -93,6 +56,7 @@ type Guard struct {
 	also     []netip.Prefix
 	resolver Resolver
 	dial     DialFunc
+	log      *zap.Logger
 }
 
 // Config builds a Guard.
@@ -110,11 +74,21 @@ type Config struct {
 	// Dial defaults to a net.Dialer's DialContext. It is only ever called
 	// with an IP address that passed the guard.
 	Dial DialFunc
+	// Log gets one line per refused connection, naming the host, the
+	// address it resolved to and why it was refused. That detail goes to
+	// the operator's log only: the attempt a subscription's owner reads
+	// records a generic destination_not_allowed, so the guard does not
+	// tell callers of the API how hammer's network resolves names.
+	// Nil logs nothing.
+	Log *zap.Logger
 }
 
 // New returns a guard.
 func New(c Config) *Guard {
-	g := &Guard{allowed: c.Allowed, also: c.AlsoAllowed, resolver: c.Resolver, dial: c.Dial}
+	g := &Guard{allowed: c.Allowed, also: c.AlsoAllowed, resolver: c.Resolver, dial: c.Dial, log: c.Log}
+	if g.log == nil {
+		g.log = zap.NewNop()
+	}
 	if g.resolver == nil {
 		g.resolver = net.DefaultResolver
 	}
@@ -155,6 +129,15 @@ func ParsePrefixes(list []string) ([]netip.Prefix, error) {
 }
 
 // Check returns why addr must not be reached, or "" when it may be.
+//
+// With a complete allow list, the list alone decides. Otherwise cloud
+// metadata addresses are refused first, then AlsoAllowed opens its ranges,
+// then every special-purpose range is refused, and what is left passes only
+// if it is global unicast. Forms that carry an IPv4 address: IPv4-mapped
+// addresses are judged as the IPv4 address (the kernel connects to it), a
+// NAT64 address of the well-known prefix as the IPv4 address its translator
+// reaches; IPv4-compatible, IPv4-translated, 6to4, Teredo and local-use
+// NAT64 addresses are refused whatever they carry (see registry.go).
 func (g *Guard) Check(addr netip.Addr) string {
 	addr = addr.WithZone("").Unmap()
 	if !addr.IsValid() {
@@ -168,17 +151,31 @@ func (g *Guard) Check(addr netip.Addr) string {
 		}
 		return "outside HAMMER_DELIVERY_ALLOWED_CIDRS"
 	}
-	for i, d := range denied {
-		if i == metadataRanges {
-			for _, p := range g.also {
-				if p.Contains(addr) {
-					return ""
-				}
-			}
+	if nat64.Contains(addr) {
+		b := addr.As16()
+		inner := netip.AddrFrom4([4]byte(b[12:]))
+		if reason := g.Check(inner); reason != "" {
+			return "a NAT64 address of " + inner.String() + ", " + reason
 		}
+		return ""
+	}
+	for _, d := range metadata {
 		if d.prefix.Contains(addr) {
 			return d.reason
 		}
+	}
+	for _, p := range g.also {
+		if p.Contains(addr) {
+			return ""
+		}
+	}
+	for _, d := range specialPurpose {
+		if d.prefix.Contains(addr) {
+			return d.reason
+		}
+	}
+	if addr.Is6() && !globalUnicast6.Contains(addr) {
+		return "not a global unicast address"
 	}
 	return ""
 }
@@ -222,6 +219,11 @@ func (g *Guard) DialContext(ctx context.Context, network, address string) (net.C
 	}
 	addrs, err := g.Resolve(ctx, host)
 	if err != nil {
+		var refused *RefusedError
+		if errors.As(err, &refused) {
+			g.log.Warn("delivery target refused by the SSRF guard", zap.String("host", refused.Host),
+				zap.String("address", refused.Addr.String()), zap.String("reason", refused.Reason))
+		}
 		return nil, err
 	}
 	var errs []error

@@ -12,6 +12,8 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest/observer"
 )
 
 // names is a resolver for tests: each name maps to a list of answers, one
@@ -63,7 +65,7 @@ func TestDefaultPolicyRefusesInternalTargetsBeforeDialling(t *testing.T) {
 	t.Parallel()
 	resolver := newNames(map[string][][]string{
 		"intranet.test":  {{"10.1.2.3"}},
-		"mixed.test":     {{"203.0.113.9", "192.168.1.1"}},
+		"mixed.test":     {{"8.8.8.8", "192.168.1.1"}},
 		"localhost.test": {{"127.0.0.1"}},
 		"metadata.test":  {{"169.254.169.254"}},
 		"mapped.test":    {{"::ffff:10.0.0.1"}},
@@ -113,7 +115,7 @@ func TestRebindingNameIsDialledOnlyAtTheCheckedAddress(t *testing.T) {
 	t.Parallel()
 	// The first lookup answers a public address, every later one a private
 	// address. The guard must connect to what it checked, not look again.
-	resolver := newNames(map[string][][]string{"rebind.test": {{"203.0.113.7"}, {"10.0.0.7"}}})
+	resolver := newNames(map[string][][]string{"rebind.test": {{"8.8.4.4"}, {"10.0.0.7"}}})
 	var dialled []string
 	g := New(Config{Resolver: resolver, Dial: func(_ context.Context, _, address string) (net.Conn, error) {
 		dialled = append(dialled, address)
@@ -121,7 +123,7 @@ func TestRebindingNameIsDialledOnlyAtTheCheckedAddress(t *testing.T) {
 	}})
 	_, err := g.DialContext(context.Background(), "tcp", "rebind.test:443")
 	require.ErrorContains(t, err, "not dialling")
-	require.Equal(t, []string{"203.0.113.7:443"}, dialled)
+	require.Equal(t, []string{"8.8.4.4:443"}, dialled)
 	require.Equal(t, 1, resolver.lookups["rebind.test"])
 
 	// The next connection resolves again, sees the private address and is
@@ -146,7 +148,7 @@ func TestAllowListIsComplete(t *testing.T) {
 	require.Contains(t, g.Check(netip.MustParseAddr("10.2.0.1")), "HAMMER_DELIVERY_ALLOWED_CIDRS")
 	// A public address outside the list is refused too: the list replaces
 	// the default policy.
-	require.Contains(t, g.Check(netip.MustParseAddr("203.0.113.7")), "HAMMER_DELIVERY_ALLOWED_CIDRS")
+	require.Contains(t, g.Check(netip.MustParseAddr("8.8.8.8")), "HAMMER_DELIVERY_ALLOWED_CIDRS")
 
 	// An allowed CIDR is reached, through a name.
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
@@ -196,10 +198,10 @@ func TestAlsoAllowedOpensRangesButNeverMetadata(t *testing.T) {
 	also, err := ParsePrefixes(append(DevAllowedCIDRs(), "169.254.0.0/16", "fd00::/8", "100.64.0.0/10"))
 	require.NoError(t, err)
 	g := New(Config{AlsoAllowed: also})
-	for _, ok := range []string{"127.0.0.1", "::1", "10.1.2.3", "172.20.0.1", "192.168.1.1", "fd12::1", "169.254.1.1", "203.0.113.9", "2001:db8::1"} {
+	for _, ok := range []string{"127.0.0.1", "::1", "10.1.2.3", "172.20.0.1", "192.168.1.1", "fd12::1", "169.254.1.1", "8.8.8.8", "2606:4700:4700::1111"} {
 		require.Empty(t, g.Check(netip.MustParseAddr(ok)), ok)
 	}
-	for _, refused := range []string{"169.254.169.254", "fd00:ec2::254", "100.100.100.200"} {
+	for _, refused := range []string{"169.254.169.254", "169.254.170.2", "fd00:ec2::254", "100.100.100.200", "64:ff9b::a9fe:a9fe"} {
 		require.Contains(t, g.Check(netip.MustParseAddr(refused)), "cloud metadata", refused)
 	}
 	require.Contains(t, g.Check(netip.MustParseAddr("224.0.0.1")), "multicast", "ranges not opened keep the default")
@@ -210,4 +212,21 @@ func TestAlsoAllowedOpensRangesButNeverMetadata(t *testing.T) {
 	g = New(Config{Allowed: only, AlsoAllowed: also})
 	require.Empty(t, g.Check(netip.MustParseAddr("10.0.0.1")))
 	require.NotEmpty(t, g.Check(netip.MustParseAddr("127.0.0.1")))
+}
+
+// The address a name resolved to is the operator's to see: the guard logs
+// it, while the attempt records only destination_not_allowed.
+func TestRefusalIsLoggedWithTheAddress(t *testing.T) {
+	t.Parallel()
+	core, logs := observer.New(zap.WarnLevel)
+	g := New(Config{Log: zap.New(core), Resolver: newNames(map[string][][]string{"intranet.test": {{"10.9.8.7"}}})})
+	_, err := g.DialContext(context.Background(), "tcp", "intranet.test:443")
+	var refused *RefusedError
+	require.ErrorAs(t, err, &refused)
+	entries := logs.All()
+	require.Len(t, entries, 1)
+	fields := entries[0].ContextMap()
+	require.Equal(t, "intranet.test", fields["host"])
+	require.Equal(t, "10.9.8.7", fields["address"])
+	require.Equal(t, "a private address", fields["reason"])
 }
