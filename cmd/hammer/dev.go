@@ -17,6 +17,7 @@ import (
 	"github.com/hammer-webhooks/hammer/platform/config"
 	"github.com/hammer-webhooks/hammer/platform/lifecycle"
 	"github.com/hammer-webhooks/hammer/platform/pgrun"
+	"github.com/hammer-webhooks/hammer/platform/process"
 	"github.com/hammer-webhooks/hammer/services/deliverer/ssrf"
 	"github.com/hammer-webhooks/hammer/sql/migrations"
 )
@@ -34,29 +35,31 @@ func runDev(ctx context.Context, args []string) (err error) {
 	if err := config.Load(&cfg); err != nil {
 		return err
 	}
-	pgcfg, err := pgrun.LoadConfig()
-	if err != nil {
-		return err
-	}
+	pgcfg := cfg.Postgres
 	if cfg.DatabaseURL == "" {
 		if err := pgrun.Preflight(pgcfg); err != nil {
 			return err
 		}
 	}
+	apiCfg := cfg.API
+	apiCfg.HTTPAddr = cfg.HTTPAddr
+	if err := apiCfg.CheckAuth(); err != nil {
+		return err
+	}
 	ctx, stop := lifecycle.SignalContext(ctx)
 	defer stop()
-	p := newProcess(cfg.ZapLevel(), "dev")
-	log := p.log
+	p := process.New(cfg.ZapLevel(), "dev")
+	log := p.Logger()
 
 	// Whatever started is stopped in this order on the way out: the
-	// services' connections (p.close), NATS, PostgreSQL, the lock.
+	// services' connections (p.Close), NATS, PostgreSQL, the lock.
 	var (
 		nats   *server.Server
 		pg     *pgrun.Server
 		unlock func()
 	)
 	defer func() {
-		p.close()
+		p.Close()
 		if nats != nil {
 			log.Info("stopping the embedded NATS")
 			nats.Shutdown()
@@ -85,25 +88,25 @@ func runDev(ctx context.Context, args []string) (err error) {
 	if unlock, err = lockDataDir(dataDir); err != nil {
 		return err
 	}
-	if err := p.trace(ctx, cfg.OTLPEndpoint, "hammer-dev"); err != nil {
+	if err := p.Trace(ctx, cfg.OTLPEndpoint, "hammer-dev"); err != nil {
 		return err
 	}
 	// Every address is taken before anything starts, so that a port in
 	// use fails at once.
-	httpLn, err := listen("HAMMER_HTTP_ADDR", cfg.HTTPAddr)
+	httpLn, err := process.Listen("HAMMER_HTTP_ADDR", cfg.HTTPAddr)
 	if err != nil {
 		return err
 	}
-	p.onClose(func() { httpLn.Close() })
-	opsLn, err := listen("HAMMER_OPS_ADDR", cfg.OpsAddr)
+	p.OnClose(func() { httpLn.Close() })
+	opsLn, err := process.Listen("HAMMER_OPS_ADDR", cfg.OpsAddr)
 	if err != nil {
 		return err
 	}
-	p.onClose(func() { opsLn.Close() })
+	p.OnClose(func() { opsLn.Close() })
 
 	natsURL := cfg.NATSURL
 	if _, set := os.LookupEnv("HAMMER_NATS_URL"); set {
-		log.Info("using the NATS at HAMMER_NATS_URL instead of an embedded one", zap.String("url", natsURL))
+		log.Info("using the NATS at HAMMER_NATS_URL instead of an embedded one", zap.String("url", config.Redact(natsURL)))
 	} else {
 		if nats, err = startNATS(cfg.DevNATSAddr, filepath.Join(dataDir, "nats"), log); err != nil {
 			return err
@@ -126,37 +129,37 @@ func runDev(ctx context.Context, args []string) (err error) {
 	}
 	log.Info("schema up to date", zap.Duration("took", time.Since(start)))
 
+	// Every service gets its own configuration, pointed at dev's NATS and
+	// PostgreSQL.
 	common := cfg.Common
 	common.NATSURL = natsURL
+	common.OpsAddr = cfg.OpsAddr
 	db := config.Database{DatabaseURL: dbURL}
-	apiCfg := cfg.API
 	apiCfg.Common, apiCfg.Database = common, db
-	also := cfg.AlsoAllowedCIDRs
-	if len(cfg.AllowedCIDRs) == 0 && len(also) == 0 {
-		also = ssrf.DevAllowedCIDRs()
+	delivererCfg := cfg.Deliverer
+	delivererCfg.Common = common
+	if len(delivererCfg.AllowedCIDRs) == 0 && len(delivererCfg.AlsoAllowedCIDRs) == 0 {
+		delivererCfg.AlsoAllowedCIDRs = ssrf.DevAllowedCIDRs()
 		log.Info("deliveries may reach public addresses and, in hammer dev, loopback and private networks; cloud metadata addresses stay refused (set HAMMER_DELIVERY_ALSO_ALLOWED_CIDRS or HAMMER_DELIVERY_ALLOWED_CIDRS to change it)",
-			zap.Strings("also_allowed_cidrs", also))
+			zap.Strings("also_allowed_cidrs", delivererCfg.AlsoAllowedCIDRs))
 	}
-
-	if err := p.addAPI(ctx, apiCfg, httpLn); err != nil {
-		return err
+	recorderCfg := cfg.Recorder
+	recorderCfg.Common, recorderCfg.Database = common, db
+	for _, u := range []process.Unit{
+		apiUnit(apiCfg, httpLn),
+		fanoutUnit(config.Fanout{Common: common, Database: db}),
+		delivererUnit(delivererCfg),
+		recorderUnit(recorderCfg),
+	} {
+		if err := p.Add(ctx, u); err != nil {
+			return err
+		}
 	}
-	if err := p.addFanout(ctx, config.Fanout{Common: common, Database: db}); err != nil {
-		return err
-	}
-	if err := p.addDeliverer(config.Deliverer{Common: common, DeliveryConcurrency: cfg.DeliveryConcurrency,
-		AllowedCIDRs: cfg.AllowedCIDRs, AlsoAllowedCIDRs: also, AckWait: cfg.AckWait, StopGrace: cfg.StopGrace}); err != nil {
-		return err
-	}
-	if err := p.addRecorder(ctx, config.Recorder{Common: common, Database: db,
-		BatchSize: cfg.BatchSize, FlushInterval: cfg.FlushInterval}); err != nil {
-		return err
-	}
-	p.addOps(opsLn, cfg.Pprof)
+	p.AddOps(opsLn, cfg.Pprof)
 	if pg != nil {
 		// PostgreSQL dying under hammer stops hammer rather than leaving
 		// it answering 503s.
-		p.add("postgres", func(ctx context.Context) error {
+		p.AddFunc("postgres", func(ctx context.Context) error {
 			select {
 			case <-ctx.Done():
 				return nil
@@ -168,9 +171,9 @@ func runDev(ctx context.Context, args []string) (err error) {
 	log.Info("hammer dev is up",
 		zap.String("api", "http://"+displayAddr(httpLn.Addr().String())),
 		zap.String("ops", "http://"+displayAddr(opsLn.Addr().String())),
-		zap.String("nats", natsURL),
+		zap.String("nats", config.Redact(natsURL)),
 		zap.String("data_dir", dataDir))
-	return p.run(ctx)
+	return p.Run(ctx)
 }
 
 // displayAddr turns a wildcard listen address into one a browser can open.

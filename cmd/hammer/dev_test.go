@@ -152,7 +152,9 @@ func TestDevDeliversAndASecondDelivererJoins(t *testing.T) {
 	otherDir := dataDir(t)
 	otherEnv := devEnv(t, otherDir)
 	otherEnv["HAMMER_NATS_URL"] = "nats://" + env["HAMMER_DEV_NATS_ADDR"]
-	otherEnv["HAMMER_DATABASE_URL"] = "postgres://hammer@127.0.0.1:" + strings.TrimSpace(string(port)) + "/hammer?sslmode=disable"
+	password, err := os.ReadFile(filepath.Join(dir, "postgres", "password"))
+	require.NoError(t, err)
+	otherEnv["HAMMER_DATABASE_URL"] = "postgres://hammer:" + strings.TrimSpace(string(password)) + "@127.0.0.1:" + strings.TrimSpace(string(port)) + "/hammer?sslmode=disable"
 	other := startDev(t, otherEnv)
 	require.Equal(t, http.StatusOK, call(t, http.MethodGet, other.api()+"/v1/topics/person", nil, nil))
 	require.Contains(t, other.out.String(), "using the NATS at HAMMER_NATS_URL instead of an embedded one")

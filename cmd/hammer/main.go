@@ -17,7 +17,7 @@ import (
 	"text/tabwriter"
 
 	"github.com/hammer-webhooks/hammer/platform/config"
-	"github.com/hammer-webhooks/hammer/platform/pgrun"
+	"github.com/hammer-webhooks/hammer/platform/process"
 	"github.com/hammer-webhooks/hammer/platform/version"
 )
 
@@ -33,13 +33,13 @@ type command struct {
 
 var commands = []command{
 	{"dev", "", "every service in one process, with an embedded NATS and, unless HAMMER_DATABASE_URL is set, a private PostgreSQL (make run)",
-		[]any{config.Dev{}, pgrun.Config{}}, runDev},
+		[]any{config.Dev{}}, runDev},
 	{"api", "", "the REST API (make run-server)", []any{config.API{}}, runAPI},
 	{"fanout", "", "turns accepted messages into one delivery event per subscription", []any{config.Fanout{}}, runFanout},
 	{"deliverer", "", "makes the HTTP requests; run as many as you like", []any{config.Deliverer{}}, runDeliverer},
 	{"recorder", "", "writes messages, deliveries and attempts to PostgreSQL", []any{config.Recorder{}}, runRecorder},
 	{"worker", "", "fanout, deliverer and recorder in one process (make run-worker)",
-		[]any{config.Fanout{}, config.Deliverer{}, config.Recorder{}}, runWorker},
+		[]any{config.Worker{}}, runWorker},
 	{"migrate", "up|down|version", "applies, reverts or reports the database schema (make db-migrate)", []any{config.Database{}}, runMigrate},
 	{"version", "", "prints the version and commit", nil, runVersion},
 }
@@ -83,25 +83,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if err == nil {
 		return 0
 	}
-	fmt.Fprintf(stderr, "hammer %s: %s\n", name, oneLine(err))
+	fmt.Fprintf(stderr, "hammer %s: %s\n", name, process.OneLine(err))
 	var ue usageError
 	if errors.As(err, &ue) {
 		return 2
 	}
 	return 1
-}
-
-// oneLine joins the lines of an error (errors.Join makes several) so that
-// every failure is one line a person can read at a glance.
-func oneLine(err error) string {
-	var parts []string
-	for _, l := range strings.Split(err.Error(), "\n") {
-		l = strings.Join(strings.Fields(l), " ")
-		if l != "" && !slices.Contains(parts, l) {
-			parts = append(parts, l)
-		}
-	}
-	return strings.Join(parts, "; ")
 }
 
 func usage(w io.Writer) {

@@ -8,6 +8,8 @@ import (
 
 	"github.com/nats-io/nats-server/v2/server"
 	"go.uber.org/zap"
+
+	"github.com/hammer-webhooks/hammer/platform/process"
 )
 
 // startNATS runs hammer dev's embedded NATS server with JetStream storing
@@ -27,7 +29,7 @@ func startNATS(addr, storeDir string, log *zap.Logger) (*server.Server, error) {
 	} else {
 		// The server would only log a taken port; checking first makes
 		// it one clear line.
-		ln, err := listen("HAMMER_DEV_NATS_ADDR", addr)
+		ln, err := process.Listen("HAMMER_DEV_NATS_ADDR", addr)
 		if err != nil {
 			return nil, err
 		}

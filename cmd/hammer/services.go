@@ -2,12 +2,16 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
+	"net"
 	"slices"
 
 	"github.com/hammer-webhooks/hammer/platform/config"
-	"github.com/hammer-webhooks/hammer/platform/lifecycle"
+	"github.com/hammer-webhooks/hammer/platform/process"
+	"github.com/hammer-webhooks/hammer/services/api"
+	"github.com/hammer-webhooks/hammer/services/deliverer"
+	"github.com/hammer-webhooks/hammer/services/fanout"
+	"github.com/hammer-webhooks/hammer/services/recorder"
 	"github.com/hammer-webhooks/hammer/sql/migrations"
 )
 
@@ -16,6 +20,33 @@ func noArgs(name string, args []string) error {
 		return usageError{fmt.Sprintf("%s takes no arguments (configuration comes from HAMMER_* variables; see hammer --help)", name)}
 	}
 	return nil
+}
+
+// The units below are each service as a part of a process; every command
+// assembles its process from them.
+
+func apiUnit(cfg config.API, ln net.Listener) process.Unit {
+	return process.Unit{Name: "api", Common: cfg.Common, DatabaseURL: cfg.DatabaseURL, Build: func(d process.Deps) (process.Service, error) {
+		return api.New(api.Options{Config: cfg, Pool: d.Pool, NATS: d.NATS, Logger: d.Logger, Registry: d.Registry, Listener: ln})
+	}}
+}
+
+func fanoutUnit(cfg config.Fanout) process.Unit {
+	return process.Unit{Name: "fanout", Common: cfg.Common, DatabaseURL: cfg.DatabaseURL, Build: func(d process.Deps) (process.Service, error) {
+		return fanout.New(fanout.Options{Config: cfg, Pool: d.Pool, NATS: d.NATS, Logger: d.Logger, Registry: d.Registry})
+	}}
+}
+
+func delivererUnit(cfg config.Deliverer) process.Unit {
+	return process.Unit{Name: "deliverer", Common: cfg.Common, Build: func(d process.Deps) (process.Service, error) {
+		return deliverer.New(deliverer.Options{Config: cfg, NATS: d.NATS, Logger: d.Logger, Registry: d.Registry})
+	}}
+}
+
+func recorderUnit(cfg config.Recorder) process.Unit {
+	return process.Unit{Name: "recorder", Common: cfg.Common, DatabaseURL: cfg.DatabaseURL, Build: func(d process.Deps) (process.Service, error) {
+		return recorder.New(recorder.Options{Config: cfg, Pool: d.Pool, NATS: d.NATS, Logger: d.Logger, Registry: d.Registry})
+	}}
 }
 
 // runAPI serves the REST API, whose /healthz, /readyz and /metrics are on
@@ -28,94 +59,53 @@ func runAPI(ctx context.Context, args []string) error {
 	if err := config.Load(&cfg); err != nil {
 		return err
 	}
-	ctx, stop := lifecycle.SignalContext(ctx)
-	defer stop()
-	ln, err := listen("HAMMER_HTTP_ADDR", cfg.HTTPAddr)
+	if err := cfg.CheckAuth(); err != nil {
+		return err
+	}
+	ln, err := process.Listen("HAMMER_HTTP_ADDR", cfg.HTTPAddr)
 	if err != nil {
 		return err
 	}
-	p := newProcess(cfg.ZapLevel(), "api")
-	if err := p.trace(ctx, cfg.OTLPEndpoint, "hammer-api"); err != nil {
-		ln.Close()
-		return err
-	}
-	if err := p.addAPI(ctx, cfg, ln); err != nil {
-		ln.Close()
-		p.close()
-		return err
-	}
-	return p.run(ctx)
+	return process.RunPlan(ctx, process.Plan{Name: "api", Common: cfg.Common,
+		Units: []process.Unit{apiUnit(cfg, ln)}, Listeners: []net.Listener{ln}})
 }
 
-// runOne runs one worker service with ops on HAMMER_OPS_ADDR.
-func runOne(ctx context.Context, name string, args []string, common func() (config.Common, error), add func(context.Context, *process) error) error {
+// runOne runs worker services with ops on HAMMER_OPS_ADDR.
+func runOne(ctx context.Context, name string, args []string, cfg config.Validator, common func() config.Common, units func() []process.Unit) error {
 	if err := noArgs(name, args); err != nil {
 		return err
 	}
-	cfg, err := common()
-	if err != nil {
+	if err := config.LoadInto(cfg); err != nil {
 		return err
 	}
-	ctx, stop := lifecycle.SignalContext(ctx)
-	defer stop()
-	ln, err := listen("HAMMER_OPS_ADDR", cfg.OpsAddr)
-	if err != nil {
-		return err
-	}
-	p := newProcess(cfg.ZapLevel(), name)
-	if err := p.trace(ctx, cfg.OTLPEndpoint, "hammer-"+name); err != nil {
-		ln.Close()
-		return err
-	}
-	if err := add(ctx, p); err != nil {
-		ln.Close()
-		p.close()
-		return err
-	}
-	p.addOps(ln, cfg.Pprof)
-	return p.run(ctx)
+	return process.RunPlan(ctx, process.Plan{Name: name, Common: common(), Ops: true, Units: units()})
 }
 
 func runFanout(ctx context.Context, args []string) error {
 	var cfg config.Fanout
-	return runOne(ctx, "fanout", args,
-		func() (config.Common, error) { err := config.Load(&cfg); return cfg.Common, err },
-		func(ctx context.Context, p *process) error { return p.addFanout(ctx, cfg) })
+	return runOne(ctx, "fanout", args, &cfg, func() config.Common { return cfg.Common },
+		func() []process.Unit { return []process.Unit{fanoutUnit(cfg)} })
 }
 
 func runDeliverer(ctx context.Context, args []string) error {
 	var cfg config.Deliverer
-	return runOne(ctx, "deliverer", args,
-		func() (config.Common, error) { err := config.Load(&cfg); return cfg.Common, err },
-		func(_ context.Context, p *process) error { return p.addDeliverer(cfg) })
+	return runOne(ctx, "deliverer", args, &cfg, func() config.Common { return cfg.Common },
+		func() []process.Unit { return []process.Unit{delivererUnit(cfg)} })
 }
 
 func runRecorder(ctx context.Context, args []string) error {
 	var cfg config.Recorder
-	return runOne(ctx, "recorder", args,
-		func() (config.Common, error) { err := config.Load(&cfg); return cfg.Common, err },
-		func(ctx context.Context, p *process) error { return p.addRecorder(ctx, cfg) })
+	return runOne(ctx, "recorder", args, &cfg, func() config.Common { return cfg.Common },
+		func() []process.Unit { return []process.Unit{recorderUnit(cfg)} })
 }
 
 // runWorker runs fanout, deliverer and recorder in one process: the seed's
 // worker, for a small installation. In production each runs on its own.
 func runWorker(ctx context.Context, args []string) error {
-	var f config.Fanout
-	var d config.Deliverer
-	var r config.Recorder
-	return runOne(ctx, "worker", args,
-		func() (config.Common, error) {
-			err := errors.Join(config.Load(&f), config.Load(&d), config.Load(&r))
-			return f.Common, err
-		},
-		func(ctx context.Context, p *process) error {
-			if err := p.addFanout(ctx, f); err != nil {
-				return err
-			}
-			if err := p.addDeliverer(d); err != nil {
-				return err
-			}
-			return p.addRecorder(ctx, r)
+	var cfg config.Worker
+	return runOne(ctx, "worker", args, &cfg, func() config.Common { return cfg.Fanout.Common },
+		func() []process.Unit {
+			return []process.Unit{fanoutUnit(cfg.Fanout), delivererUnit(cfg.Deliverer), recorderUnit(cfg.Recorder)}
 		})
 }
 

@@ -15,6 +15,7 @@ import (
 	"github.com/caarlos0/env/v11"
 	"go.uber.org/zap/zapcore"
 
+	"github.com/hammer-webhooks/hammer/platform/pgrun"
 	"github.com/hammer-webhooks/hammer/platform/topology"
 )
 
@@ -28,6 +29,21 @@ type Common struct {
 	StreamMaxAge   time.Duration `env:"HAMMER_STREAM_MAX_AGE" envDefault:"168h" desc:"how long streams keep messages and events"`
 	StreamMaxBytes int64         `env:"HAMMER_STREAM_MAX_BYTES" envDefault:"-1" desc:"size limit of each stream in bytes; -1 is unlimited"`
 	OTLPEndpoint   string        `env:"HAMMER_OTLP_ENDPOINT" desc:"URL of an OpenTelemetry collector's OTLP/HTTP receiver (http://otel-collector:4318); tracing is off when unset"`
+	NATSAuth
+}
+
+// NATSAuth is how hammer authenticates to NATS and checks its TLS
+// certificate, as nats.go supports it. At most one of the credentials
+// file, the nkey seed, the user and password, and the token is set.
+type NATSAuth struct {
+	NATSCreds    string `env:"HAMMER_NATS_CREDS" desc:"a NATS credentials file (user JWT and nkey seed) to connect with"`
+	NATSNKeySeed string `env:"HAMMER_NATS_NKEY_SEED" desc:"a file holding an nkey seed (SU...) to connect with"`
+	NATSUser     string `env:"HAMMER_NATS_USER" desc:"NATS user name; needs HAMMER_NATS_PASSWORD"`
+	NATSPassword string `env:"HAMMER_NATS_PASSWORD" desc:"NATS password of HAMMER_NATS_USER"`
+	NATSToken    string `env:"HAMMER_NATS_TOKEN" desc:"NATS authentication token"`
+	NATSTLSCA    string `env:"HAMMER_NATS_TLS_CA" desc:"PEM file of the certificate authorities that sign the NATS server's certificate"`
+	NATSTLSCert  string `env:"HAMMER_NATS_TLS_CERT" desc:"PEM client certificate for NATS (mutual TLS); needs HAMMER_NATS_TLS_KEY"`
+	NATSTLSKey   string `env:"HAMMER_NATS_TLS_KEY" desc:"PEM private key of HAMMER_NATS_TLS_CERT"`
 }
 
 // Database is read by the services that use PostgreSQL.
@@ -39,8 +55,9 @@ type Database struct {
 type API struct {
 	Common
 	Database
-	HTTPAddr        string   `env:"HAMMER_HTTP_ADDR" envDefault:":8000" desc:"address of the REST API"`
-	APITokens       []string `env:"HAMMER_API_TOKENS" envSeparator:"," desc:"comma-separated bearer tokens; when set, /v1 requires one of them"`
+	HTTPAddr        string   `env:"HAMMER_HTTP_ADDR" envDefault:":8000" desc:"address of the REST API (hammer dev: 127.0.0.1:8000)"`
+	APITokens       []string `env:"HAMMER_API_TOKENS" envSeparator:"," desc:"comma-separated bearer tokens; when set, /v1 requires one of them; hammer api refuses to start beyond loopback without them, and refuses placeholders (CHANGE-ME)"`
+	APIAuth         string   `env:"HAMMER_API_AUTH" desc:"none: serve /v1 without bearer tokens on a non-loopback HAMMER_HTTP_ADDR, on purpose (behind an authenticating proxy)"`
 	MaxMessageBytes int      `env:"HAMMER_MAX_MESSAGE_BYTES" envDefault:"524288" desc:"largest message data accepted, in bytes"`
 }
 
@@ -56,7 +73,7 @@ type Deliverer struct {
 	DeliveryConcurrency int           `env:"HAMMER_DELIVERY_CONCURRENCY" envDefault:"64" desc:"concurrent HTTP requests per deliverer process"`
 	AllowedCIDRs        []string      `env:"HAMMER_DELIVERY_ALLOWED_CIDRS" envSeparator:"," desc:"when set, the complete list of networks deliveries may reach (replaces the SSRF guard's default)"`
 	AckWait             time.Duration `env:"HAMMER_DELIVERY_ACK_WAIT" envDefault:"1m" desc:"how long a delivery stays with a deliverer that stopped reporting progress before another takes it"`
-	AlsoAllowedCIDRs    []string      `env:"HAMMER_DELIVERY_ALSO_ALLOWED_CIDRS" envSeparator:"," desc:"networks opened on top of the SSRF guard's default (cloud metadata addresses stay refused); ignored when HAMMER_DELIVERY_ALLOWED_CIDRS is set"`
+	AlsoAllowedCIDRs    []string      `env:"HAMMER_DELIVERY_ALSO_ALLOWED_CIDRS" envSeparator:"," desc:"networks opened on top of the SSRF guard's default (cloud metadata addresses stay refused); ignored when HAMMER_DELIVERY_ALLOWED_CIDRS is set; hammer dev defaults it to loopback and private ranges"`
 	StopGrace           time.Duration `env:"HAMMER_DELIVERY_STOP_GRACE" envDefault:"15s" desc:"how long requests in flight may finish when a deliverer stops (1s to 1h); one still running then is abandoned and made again, same attempt, after HAMMER_DELIVERY_ACK_WAIT"`
 }
 
@@ -68,18 +85,30 @@ type Recorder struct {
 	FlushInterval time.Duration `env:"HAMMER_RECORDER_FLUSH_INTERVAL" envDefault:"50ms" desc:"longest an event waits for its batch to fill"`
 }
 
-// Dev configures hammer dev: every service in one process.
+// Worker configures hammer worker: fanout, deliverer and recorder in one
+// process, each with its own part.
+type Worker struct {
+	Fanout    Fanout
+	Deliverer Deliverer
+	Recorder  Recorder
+}
+
+// Dev configures hammer dev: every service in one process. It is made of
+// the services' own structs, so each default is declared once; what dev
+// does differently is declared here.
 type Dev struct {
+	Common
+	Database
 	API
-	DeliveryConcurrency int           `env:"HAMMER_DELIVERY_CONCURRENCY" envDefault:"64" desc:"concurrent HTTP requests per deliverer process"`
-	AllowedCIDRs        []string      `env:"HAMMER_DELIVERY_ALLOWED_CIDRS" envSeparator:"," desc:"when set, the complete list of networks deliveries may reach (replaces the SSRF guard's default)"`
-	AlsoAllowedCIDRs    []string      `env:"HAMMER_DELIVERY_ALSO_ALLOWED_CIDRS" envSeparator:"," desc:"networks opened on top of the SSRF guard's default (cloud metadata addresses stay refused); hammer dev defaults it to loopback and private ranges"`
-	AckWait             time.Duration `env:"HAMMER_DELIVERY_ACK_WAIT" envDefault:"1m" desc:"how long a delivery stays with a deliverer that stopped reporting progress before another takes it"`
-	StopGrace           time.Duration `env:"HAMMER_DELIVERY_STOP_GRACE" envDefault:"15s" desc:"how long requests in flight may finish when a deliverer stops (1s to 1h); one still running then is abandoned and made again, same attempt, after HAMMER_DELIVERY_ACK_WAIT"`
-	BatchSize           int           `env:"HAMMER_RECORDER_BATCH_SIZE" envDefault:"500" desc:"most events written in one transaction"`
-	FlushInterval       time.Duration `env:"HAMMER_RECORDER_FLUSH_INTERVAL" envDefault:"50ms" desc:"longest an event waits for its batch to fill"`
-	DataDir             string        `env:"HAMMER_DATA_DIR" envDefault:"./.hammer" desc:"where hammer dev keeps JetStream and its own PostgreSQL"`
-	DevNATSAddr         string        `env:"HAMMER_DEV_NATS_ADDR" envDefault:"127.0.0.1:4222" desc:"where hammer dev's embedded NATS listens, so other processes can join"`
+	Deliverer
+	Recorder
+	// The API and ops ports stay on loopback unless set: dev's API needs no
+	// token and its deliverer may reach private networks.
+	HTTPAddr    string `env:"HAMMER_HTTP_ADDR" envDefault:"127.0.0.1:8000"`
+	OpsAddr     string `env:"HAMMER_OPS_ADDR" envDefault:"127.0.0.1:9090"`
+	DataDir     string `env:"HAMMER_DATA_DIR" envDefault:"./.hammer" desc:"where hammer dev keeps JetStream and its own PostgreSQL"`
+	DevNATSAddr string `env:"HAMMER_DEV_NATS_ADDR" envDefault:"127.0.0.1:4222" desc:"where hammer dev's embedded NATS listens, so other processes can join"`
+	Postgres    pgrun.Config
 }
 
 // Load fills cfg (a pointer to one of the structs above) from the
@@ -110,28 +139,6 @@ func LoadInto(cfg Validator) error {
 	}
 	return cfg.Validate()
 }
-
-// Shared returns the variables every service reads; each struct above has it
-// through Common.
-func (c Common) Shared() Common { return c }
-
-// CommonOf returns the common part of any configuration struct above.
-func CommonOf(cfg Validator) Common {
-	if s, ok := cfg.(interface{ Shared() Common }); ok {
-		return s.Shared()
-	}
-	return Common{}
-}
-
-// DatabaseURLOf returns the database URL of a configuration that has one.
-func DatabaseURLOf(cfg Validator) (string, bool) {
-	if d, ok := cfg.(interface{ databaseURL() string }); ok {
-		return d.databaseURL(), true
-	}
-	return "", false
-}
-
-func (d Database) databaseURL() string { return d.DatabaseURL }
 
 // explain rewrites the parser's errors, which name Go struct fields, so that
 // they name the environment variable and the value's expected form.
@@ -186,7 +193,7 @@ func (c Common) Validate() error {
 			errs = append(errs, fmt.Errorf("HAMMER_NATS_URL: %w", err))
 		}
 	}
-	errs = append(errs, checkAddr("HAMMER_OPS_ADDR", c.OpsAddr))
+	errs = append(errs, checkAddr("HAMMER_OPS_ADDR", c.OpsAddr), c.NATSAuth.Validate())
 	if c.StreamReplicas < 1 || c.StreamReplicas > 5 {
 		errs = append(errs, fmt.Errorf("HAMMER_STREAM_REPLICAS=%d: want 1 to 5 (1 on a single server, 3 on a cluster)", c.StreamReplicas))
 	}
@@ -223,6 +230,9 @@ func (c API) validateOwn() error {
 			errs = append(errs, fmt.Errorf("HAMMER_API_TOKENS: token %d is empty", i+1))
 		}
 	}
+	if c.APIAuth != "" && c.APIAuth != "none" {
+		errs = append(errs, fmt.Errorf("HAMMER_API_AUTH=%q: want none (serve /v1 without tokens, on purpose) or leave it unset", c.APIAuth))
+	}
 	// NATS refuses payloads above its max_payload (1 MiB by default); keep
 	// room for headers.
 	if c.MaxMessageBytes < 1 || c.MaxMessageBytes > 1<<20-16<<10 {
@@ -238,7 +248,11 @@ func (c Fanout) Validate() error {
 
 // Validate checks the deliverer's variables.
 func (c Deliverer) Validate() error {
-	return errors.Join(c.Common.Validate(), validateDelivery(c.DeliveryConcurrency, c.AllowedCIDRs, c.AlsoAllowedCIDRs, c.AckWait, c.StopGrace))
+	return errors.Join(c.Common.Validate(), c.validateOwn())
+}
+
+func (c Deliverer) validateOwn() error {
+	return validateDelivery(c.DeliveryConcurrency, c.AllowedCIDRs, c.AlsoAllowedCIDRs, c.AckWait, c.StopGrace)
 }
 
 func validateDelivery(concurrency int, cidrs, also []string, ackWait, stopGrace time.Duration) error {
@@ -263,8 +277,10 @@ func validateDelivery(concurrency int, cidrs, also []string, ackWait, stopGrace 
 
 // Validate checks the recorder's variables.
 func (c Recorder) Validate() error {
-	return errors.Join(c.Common.Validate(), c.Database.Validate(), validateRecorder(c.BatchSize, c.FlushInterval))
+	return errors.Join(c.Common.Validate(), c.Database.Validate(), c.validateOwn())
 }
+
+func (c Recorder) validateOwn() error { return validateRecorder(c.BatchSize, c.FlushInterval) }
 
 func validateRecorder(size int, interval time.Duration) error {
 	var errs []error
@@ -277,12 +293,19 @@ func validateRecorder(size int, interval time.Duration) error {
 	return errors.Join(errs...)
 }
 
+// Validate checks hammer worker's variables, each once.
+func (c Worker) Validate() error {
+	return errors.Join(c.Fanout.Validate(), c.Deliverer.validateOwn(), c.Recorder.validateOwn())
+}
+
 // Validate checks hammer dev's variables. The database URL may be empty:
 // hammer dev then runs its own PostgreSQL.
 func (c Dev) Validate() error {
-	errs := []error{c.Common.Validate(), c.API.validateOwn(),
-		validateDelivery(c.DeliveryConcurrency, c.AllowedCIDRs, c.AlsoAllowedCIDRs, c.AckWait, c.StopGrace),
-		validateRecorder(c.BatchSize, c.FlushInterval),
+	common := c.Common
+	common.OpsAddr = c.OpsAddr
+	api := c.API
+	api.HTTPAddr = c.HTTPAddr
+	errs := []error{common.Validate(), api.validateOwn(), c.Deliverer.validateOwn(), c.Recorder.validateOwn(),
 		checkAddr("HAMMER_DEV_NATS_ADDR", c.DevNATSAddr)}
 	if c.DatabaseURL != "" {
 		errs = append(errs, c.Database.Validate())
@@ -351,6 +374,16 @@ func redact(raw string) string {
 	return u.Redacted()
 }
 
+func redactList(raw string) string {
+	parts := strings.Split(raw, ",")
+	for i, p := range parts {
+		if strings.Contains(p, "@") {
+			parts[i] = redact(strings.TrimSpace(p))
+		}
+	}
+	return strings.Join(parts, ",")
+}
+
 // Variable describes one environment variable for --help and the docs.
 type Variable struct {
 	Name, Default, Description string
@@ -366,11 +399,11 @@ func Variables(cfg any) []Variable {
 	walk = func(t reflect.Type) {
 		for i := 0; i < t.NumField(); i++ {
 			f := t.Field(i)
-			if f.Anonymous {
+			name := f.Tag.Get("env")
+			if f.Anonymous || (name == "" && f.Type.Kind() == reflect.Struct) {
 				walk(f.Type)
 				continue
 			}
-			name := f.Tag.Get("env")
 			if name == "" || seen[name] {
 				continue
 			}
@@ -384,4 +417,38 @@ func Variables(cfg any) []Variable {
 	}
 	walk(t)
 	return out
+}
+
+// CheckAuth is what the API checks before it serves: /v1 open beyond
+// loopback only when HAMMER_API_AUTH=none says so, and never with the
+// placeholder tokens of an example configuration. It is separate from
+// Validate because it is about where the API is served, which only the
+// process serving it knows.
+func (c API) CheckAuth() error {
+	for i, t := range c.APITokens {
+		l := strings.ToLower(t)
+		if strings.Contains(l, "change-me") || strings.Contains(l, "changeme") {
+			return fmt.Errorf("HAMMER_API_TOKENS: token %d is a placeholder (it contains CHANGE-ME): set real tokens, e.g. from openssl rand -hex 32", i+1)
+		}
+	}
+	if len(c.APITokens) > 0 && c.APIAuth == "none" {
+		return errors.New("HAMMER_API_AUTH=none but HAMMER_API_TOKENS is set: unset one of them")
+	}
+	if len(c.APITokens) == 0 && c.APIAuth != "none" && !Loopback(c.HTTPAddr) {
+		return fmt.Errorf("HAMMER_HTTP_ADDR=%s reaches beyond loopback and HAMMER_API_TOKENS is unset: set HAMMER_API_TOKENS, or HAMMER_API_AUTH=none to serve /v1 without authentication on purpose", c.HTTPAddr)
+	}
+	return nil
+}
+
+// Loopback reports whether addr (host:port) listens on loopback only.
+func Loopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }

@@ -80,6 +80,24 @@ func Ready(ctx context.Context, checks map[string]Check) (int, map[string]any) {
 	return status, map[string]any{"status": word, "checks": results}
 }
 
+// PublicReady is Ready for a port anyone may reach (the API's): each check
+// answers only "ok" or "unavailable", and why one is unavailable goes to
+// log, where an operator finds it, never to the caller.
+func PublicReady(ctx context.Context, log *zap.Logger, checks map[string]Check) (int, map[string]any) {
+	status, body := Ready(ctx, checks)
+	results, _ := body["checks"].(map[string]string)
+	public := make(map[string]string, len(results))
+	for name, r := range results {
+		if r == "ok" {
+			public[name] = "ok"
+			continue
+		}
+		public[name] = "unavailable"
+		log.Warn("not ready", zap.String("check", name), zap.String("error", r))
+	}
+	return status, map[string]any{"status": body["status"], "checks": public}
+}
+
 func writeJSON(w http.ResponseWriter, status int, body any) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)

@@ -10,6 +10,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/stretchr/testify/require"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/hammer-webhooks/hammer/platform/ops"
 )
@@ -60,4 +62,22 @@ func TestHealthReadyMetrics(t *testing.T) {
 	require.Equal(t, http.StatusNotFound, code, "pprof is off unless asked for")
 	code, _ = get(t, ops.Handler(reg, nil, true), "/debug/pprof/")
 	require.Equal(t, http.StatusOK, code)
+}
+
+// The API's port answers ok or unavailable per check; the reason goes to
+// the log only.
+func TestPublicReadyHidesErrors(t *testing.T) {
+	t.Parallel()
+	core, logs := observer.New(zap.WarnLevel)
+	checks := map[string]ops.Check{
+		"postgres": func(context.Context) error {
+			return errors.New("failed to connect to `user=hammer database=hammer`: 10.0.0.5:5432: dial error")
+		},
+		"nats": func(context.Context) error { return nil },
+	}
+	status, body := ops.PublicReady(context.Background(), zap.New(core), checks)
+	require.Equal(t, http.StatusServiceUnavailable, status)
+	require.Equal(t, map[string]any{"status": "unavailable", "checks": map[string]string{"postgres": "unavailable", "nats": "ok"}}, body)
+	require.Equal(t, 1, logs.FilterField(zap.String("check", "postgres")).Len(), "the reason is logged")
+	require.Contains(t, logs.All()[0].ContextMap()["error"], "10.0.0.5:5432")
 }

@@ -39,8 +39,8 @@ const (
 	DefaultPort = 5433
 	// DatabaseName is the database hammer uses in the cluster.
 	DatabaseName = "hammer"
-	// superuser is the cluster's superuser (trust authentication on
-	// loopback and the unix socket only).
+	// superuser is the cluster's superuser, authenticated by the password
+	// in PasswordFile on loopback and the unix socket alike.
 	superuser = "hammer"
 )
 
@@ -74,18 +74,28 @@ type Options struct {
 
 // Server is a running cluster.
 type Server struct {
-	url     string
-	dir     string
-	pid     int
-	log     *zap.Logger
-	lock    *os.File
-	exited  chan struct{}
-	waitErr error
-	stop    sync.Once
-	stopErr error
+	url      string
+	password string
+	dir      string
+	pid      int
+	log      *zap.Logger
+	lock     *os.File
+	exited   chan struct{}
+	waitErr  error
+	stop     sync.Once
+	stopErr  error
 }
 
-// URL is the database URL of the hammer database.
+// redacted is a database URL without its password, for the log.
+func redacted(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return ""
+	}
+	return u.Redacted()
+}
+
+// URL is the database URL of the hammer database, password included.
 func (s *Server) URL() string { return s.url }
 
 // Dir is the directory holding the cluster, its log and its socket.
@@ -210,8 +220,14 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 			return nil, fmt.Errorf("removing the stale cluster %s: %w", pgdata, err)
 		}
 	}
-	if !hasCluster(pl.dir) {
-		if err := initdb(ctx, log, bin, pl.dir, acct); err != nil {
+	fresh := !hasCluster(pl.dir)
+	pw, err := password(pl.dir, fresh)
+	if err != nil {
+		return nil, err
+	}
+	s.password = pw
+	if fresh {
+		if err := initdb(ctx, log, bin, pl.dir, acct, pw); err != nil {
 			return nil, err
 		}
 	}
@@ -233,19 +249,25 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 	}
 	_ = os.WriteFile(filepath.Join(pl.dir, "port"), []byte(strconv.Itoa(port)+"\n"), 0o644)
 
-	if err := ensureDatabase(ctx, port); err != nil {
+	if trusting(pgdata) {
+		if err := convert(ctx, log, pgdata, port, pw); err != nil {
+			_ = s.Stop()
+			return nil, err
+		}
+	}
+	if err := ensureDatabase(ctx, port, pw); err != nil {
 		_ = s.Stop()
 		return nil, err
 	}
-	s.url = databaseURL(port, DatabaseName)
-	log.Info("PostgreSQL ready", zap.String("url", s.url), zap.String("dir", pl.dir),
+	s.url = databaseURL(port, DatabaseName, pw)
+	log.Info("PostgreSQL ready", zap.String("url", redacted(s.url)), zap.String("password_file", filepath.Join(pl.dir, PasswordFile)), zap.String("dir", pl.dir),
 		zap.String("socket_dir", sock), zap.String("binaries", bin), zap.Int("pid", s.pid))
 	ok = true
 	return s, nil
 }
 
-func databaseURL(port int, db string) string {
-	u := url.URL{Scheme: "postgres", User: url.User(superuser), Host: net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), Path: "/" + db, RawQuery: "sslmode=disable"}
+func databaseURL(port int, db, password string) string {
+	u := url.URL{Scheme: "postgres", User: url.UserPassword(superuser, password), Host: net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), Path: "/" + db, RawQuery: "sslmode=disable"}
 	return u.String()
 }
 
@@ -290,7 +312,7 @@ func clearLeftover(log *zap.Logger, pgdata string) error {
 	return nil
 }
 
-func initdb(ctx context.Context, log *zap.Logger, bin, dir string, acct *account) error {
+func initdb(ctx context.Context, log *zap.Logger, bin, dir string, acct *account, pw string) error {
 	tmp := filepath.Join(dir, "data.initdb")
 	if err := os.RemoveAll(tmp); err != nil {
 		return fmt.Errorf("removing a half-made cluster %s: %w", tmp, err)
@@ -301,9 +323,21 @@ func initdb(ctx context.Context, log *zap.Logger, bin, dir string, acct *account
 		return err
 	}
 	defer out.Close()
+	// initdb runs as the cluster's user, who may not read PasswordFile:
+	// it gets a copy of its own, gone once the cluster is made.
+	pwfile := filepath.Join(dir, "initdb.password")
+	if err := os.WriteFile(pwfile, []byte(pw+"\n"), 0o600); err != nil {
+		return fmt.Errorf("writing %s: %w", pwfile, err)
+	}
+	defer os.Remove(pwfile)
+	if acct != nil {
+		if err := os.Chown(pwfile, int(acct.uid), int(acct.gid)); err != nil {
+			return fmt.Errorf("giving %s to %s: %w", pwfile, acct, err)
+		}
+	}
 	log.Info("creating a PostgreSQL cluster (first start)", zap.String("dir", filepath.Join(dir, "data")), zap.Stringer("user", acct))
 	cmd := exec.CommandContext(ctx, filepath.Join(bin, "initdb"), "-D", tmp, "-U", superuser,
-		"--auth=trust", "-E", "UTF8", "--no-locale")
+		"--auth=scram-sha-256", "--pwfile="+pwfile, "-E", "UTF8", "--no-locale")
 	cmd.Dir = dir
 	cmd.Env = childEnv(dir, acct)
 	cmd.Stdout, cmd.Stderr = out, out
@@ -315,6 +349,9 @@ func initdb(ctx context.Context, log *zap.Logger, bin, dir string, acct *account
 			return fmt.Errorf("initdb did not finish: %w", ctx.Err())
 		}
 		return fmt.Errorf("initdb failed (%v; see %s): %s", err, logPath, lastLine(logPath))
+	}
+	if err := os.WriteFile(filepath.Join(tmp, "pg_hba.conf"), []byte(hbaConf), 0o600); err != nil {
+		return fmt.Errorf("writing pg_hba.conf: %w", err)
 	}
 	if err := os.Rename(tmp, filepath.Join(dir, "data")); err != nil {
 		return fmt.Errorf("moving the new cluster in place: %w", err)
@@ -358,7 +395,7 @@ func (s *Server) run(ctx context.Context, bin, pgdata, sock string, port int, ac
 		close(exited)
 	}()
 
-	admin := databaseURL(port, "postgres") + "&connect_timeout=2"
+	admin := databaseURL(port, "postgres", s.password) + "&connect_timeout=2"
 	for {
 		select {
 		case <-exited:
@@ -410,8 +447,8 @@ func samePath(a, b string) bool {
 	return err1 == nil && err2 == nil && ra == rb
 }
 
-func ensureDatabase(ctx context.Context, port int) error {
-	conn, err := pgx.Connect(ctx, databaseURL(port, "postgres"))
+func ensureDatabase(ctx context.Context, port int, pw string) error {
+	conn, err := pgx.Connect(ctx, databaseURL(port, "postgres", pw))
 	if err != nil {
 		return fmt.Errorf("connecting to the new PostgreSQL: %w", err)
 	}

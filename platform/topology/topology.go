@@ -8,7 +8,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	neturl "net/url"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -275,15 +277,14 @@ func ensureConsumer(ctx context.Context, stream jetstream.Stream, want jetstream
 
 // Connect dials NATS for a long-running service: it retries the first
 // connection, reconnects forever and logs every change of state.
-func Connect(url, name string, log *zap.Logger) (*nats.Conn, error) {
+func Connect(url, name string, log *zap.Logger, extra ...nats.Option) (*nats.Conn, error) {
 	if url == "" {
 		return nil, errors.New("connecting to NATS: no URL (set HAMMER_NATS_URL)")
 	}
-	nc, err := nats.Connect(url,
+	opts := append([]nats.Option{
 		nats.Name(name),
-		nats.RetryOnFailedConnect(true),
 		nats.MaxReconnects(-1),
-		nats.ReconnectWait(250*time.Millisecond),
+		nats.ReconnectWait(250 * time.Millisecond),
 		// No buffering while disconnected: a publish then fails at once
 		// instead of being sent after the caller was told it failed (the
 		// API answers 503 and must not accept the message later).
@@ -301,11 +302,43 @@ func Connect(url, name string, log *zap.Logger) (*nats.Conn, error) {
 			}
 			log.Warn("nats error", fields...)
 		}),
-	)
+	}, extra...)
+	// One attempt first: a server that refuses the credentials is a
+	// mistake to report at once, not a reason to wait forever.
+	nc, err := nats.Connect(url, opts...)
+	if err == nil {
+		return nc, nil
+	}
+	if authError(err) {
+		return nil, fmt.Errorf("connecting to NATS at %s: %w: check HAMMER_NATS_USER/HAMMER_NATS_PASSWORD, HAMMER_NATS_TOKEN, HAMMER_NATS_CREDS or HAMMER_NATS_NKEY_SEED", redactURLs(url), err)
+	}
+	// Not there yet (hammer may start before NATS): keep trying.
+	nc, err = nats.Connect(url, append(opts, nats.RetryOnFailedConnect(true))...)
 	if err != nil {
-		return nil, fmt.Errorf("connecting to NATS at %s: %w", url, err)
+		return nil, fmt.Errorf("connecting to NATS at %s: %w", redactURLs(url), err)
 	}
 	return nc, nil
+}
+
+func authError(err error) bool {
+	return errors.Is(err, nats.ErrAuthorization) || errors.Is(err, nats.ErrAuthExpired) ||
+		errors.Is(err, nats.ErrAuthRevoked) || errors.Is(err, nats.ErrAccountAuthExpired) ||
+		strings.Contains(strings.ToLower(err.Error()), "authorization violation")
+}
+
+// redactURLs hides the passwords of a comma-separated list of URLs.
+func redactURLs(list string) string {
+	parts := strings.Split(list, ",")
+	for i, p := range parts {
+		u, err := neturl.Parse(strings.TrimSpace(p))
+		switch {
+		case err != nil && strings.Contains(p, "@"):
+			parts[i] = "(unparsable URL)"
+		case err == nil:
+			parts[i] = u.Redacted()
+		}
+	}
+	return strings.Join(parts, ",")
 }
 
 // EnsureRetrying applies the topology at a service's start, asking again

@@ -182,7 +182,7 @@ func (s *Server) newEcho() *echo.Echo {
 		return c.JSON(http.StatusOK, map[string]string{"status": "ok"})
 	})
 	add(http.MethodGet, "/readyz", func(c echo.Context) error {
-		status, body := ops.Ready(c.Request().Context(), s.Checks())
+		status, body := ops.PublicReady(c.Request().Context(), s.log, s.Checks())
 		return c.JSON(status, body)
 	})
 	add(http.MethodGet, "/metrics", echo.WrapHandler(promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{Registry: s.reg})))

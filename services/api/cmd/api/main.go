@@ -5,18 +5,18 @@ package main
 
 import (
 	"github.com/hammer-webhooks/hammer/platform/config"
-	"github.com/hammer-webhooks/hammer/platform/standalone"
+	"github.com/hammer-webhooks/hammer/platform/process"
 	"github.com/hammer-webhooks/hammer/services/api"
 )
 
 func main() {
 	var cfg config.API
-	standalone.Main(standalone.Spec{
-		Name:    "api",
-		Summary: "hammer's REST API",
-		Config:  &cfg,
-		Build: func(d standalone.Deps) (standalone.Service, error) {
-			return api.New(api.Options{Config: cfg, Pool: d.Pool, NATS: d.NATS, Logger: d.Logger, Registry: d.Registry})
-		},
+	process.Main("api", "hammer's REST API", &cfg, func() (process.Plan, error) {
+		return process.Plan{Name: "api", Common: cfg.Common, Ops: true, Units: []process.Unit{{
+			Name: "api", Common: cfg.Common, DatabaseURL: cfg.DatabaseURL,
+			Build: func(d process.Deps) (process.Service, error) {
+				return api.New(api.Options{Config: cfg, Pool: d.Pool, NATS: d.NATS, Logger: d.Logger, Registry: d.Registry})
+			},
+		}}}, cfg.CheckAuth()
 	})
 }

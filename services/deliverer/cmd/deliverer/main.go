@@ -5,18 +5,18 @@ package main
 
 import (
 	"github.com/hammer-webhooks/hammer/platform/config"
-	"github.com/hammer-webhooks/hammer/platform/standalone"
+	"github.com/hammer-webhooks/hammer/platform/process"
 	"github.com/hammer-webhooks/hammer/services/deliverer"
 )
 
 func main() {
 	var cfg config.Deliverer
-	standalone.Main(standalone.Spec{
-		Name:    "deliverer",
-		Summary: "makes delivery attempts and records them as events",
-		Config:  &cfg,
-		Build: func(d standalone.Deps) (standalone.Service, error) {
-			return deliverer.New(deliverer.Options{Config: cfg, NATS: d.NATS, Logger: d.Logger, Registry: d.Registry})
-		},
+	process.Main("deliverer", "makes delivery attempts and records them as events", &cfg, func() (process.Plan, error) {
+		return process.Plan{Name: "deliverer", Common: cfg.Common, Ops: true, Units: []process.Unit{{
+			Name: "deliverer", Common: cfg.Common,
+			Build: func(d process.Deps) (process.Service, error) {
+				return deliverer.New(deliverer.Options{Config: cfg, NATS: d.NATS, Logger: d.Logger, Registry: d.Registry})
+			},
+		}}}, nil
 	})
 }

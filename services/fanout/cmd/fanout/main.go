@@ -4,18 +4,18 @@ package main
 
 import (
 	"github.com/hammer-webhooks/hammer/platform/config"
-	"github.com/hammer-webhooks/hammer/platform/standalone"
+	"github.com/hammer-webhooks/hammer/platform/process"
 	"github.com/hammer-webhooks/hammer/services/fanout"
 )
 
 func main() {
 	var cfg config.Fanout
-	standalone.Main(standalone.Spec{
-		Name:    "fanout",
-		Summary: "turns accepted messages into delivery events",
-		Config:  &cfg,
-		Build: func(d standalone.Deps) (standalone.Service, error) {
-			return fanout.New(fanout.Options{Config: cfg, Pool: d.Pool, NATS: d.NATS, Logger: d.Logger, Registry: d.Registry})
-		},
+	process.Main("fanout", "turns accepted messages into delivery events", &cfg, func() (process.Plan, error) {
+		return process.Plan{Name: "fanout", Common: cfg.Common, Ops: true, Units: []process.Unit{{
+			Name: "fanout", Common: cfg.Common, DatabaseURL: cfg.DatabaseURL,
+			Build: func(d process.Deps) (process.Service, error) {
+				return fanout.New(fanout.Options{Config: cfg, Pool: d.Pool, NATS: d.NATS, Logger: d.Logger, Registry: d.Registry})
+			},
+		}}}, nil
 	})
 }

@@ -4,18 +4,18 @@ package main
 
 import (
 	"github.com/hammer-webhooks/hammer/platform/config"
-	"github.com/hammer-webhooks/hammer/platform/standalone"
+	"github.com/hammer-webhooks/hammer/platform/process"
 	"github.com/hammer-webhooks/hammer/services/recorder"
 )
 
 func main() {
 	var cfg config.Recorder
-	standalone.Main(standalone.Spec{
-		Name:    "recorder",
-		Summary: "writes messages, deliveries and attempts from the streams to PostgreSQL",
-		Config:  &cfg,
-		Build: func(d standalone.Deps) (standalone.Service, error) {
-			return recorder.New(recorder.Options{Config: cfg, Pool: d.Pool, NATS: d.NATS, Logger: d.Logger, Registry: d.Registry})
-		},
+	process.Main("recorder", "writes messages, deliveries and attempts from the streams to PostgreSQL", &cfg, func() (process.Plan, error) {
+		return process.Plan{Name: "recorder", Common: cfg.Common, Ops: true, Units: []process.Unit{{
+			Name: "recorder", Common: cfg.Common, DatabaseURL: cfg.DatabaseURL,
+			Build: func(d process.Deps) (process.Service, error) {
+				return recorder.New(recorder.Options{Config: cfg, Pool: d.Pool, NATS: d.NATS, Logger: d.Logger, Registry: d.Registry})
+			},
+		}}}, nil
 	})
 }

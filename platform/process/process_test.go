@@ -1,4 +1,4 @@
-package standalone
+package process
 
 import (
 	"context"
@@ -18,6 +18,11 @@ type once struct{ err error }
 func (o once) Run(context.Context) error    { return o.err }
 func (o once) Checks() map[string]ops.Check { return nil }
 
+// plan is a process of one service with its ops address.
+func plan(name string, common config.Common, dbURL string, build func(Deps) (Service, error)) Plan {
+	return Plan{Name: name, Common: common, Ops: true, Units: []Unit{{Name: name, Common: common, DatabaseURL: dbURL, Build: build}}}
+}
+
 // These tests set environment variables, so they do not run in parallel.
 
 func TestConnectsWhatTheConfigurationNames(t *testing.T) {
@@ -29,22 +34,26 @@ func TestConnectsWhatTheConfigurationNames(t *testing.T) {
 
 	var fanoutCfg config.Fanout
 	var got Deps
-	err := run(Spec{Name: "fanout", Config: &fanoutCfg, Build: func(d Deps) (Service, error) {
-		got = d
-		require.Equal(t, db.URL, fanoutCfg.DatabaseURL, "the configuration is loaded before Build")
-		require.NoError(t, d.Pool.Ping(context.Background()))
-		require.True(t, d.NATS.IsConnected())
-		return once{}, nil
-	}})
+	err := run(&fanoutCfg, func() (Plan, error) {
+		return plan("fanout", fanoutCfg.Common, fanoutCfg.DatabaseURL, func(d Deps) (Service, error) {
+			got = d
+			require.Equal(t, db.URL, fanoutCfg.DatabaseURL, "the configuration is loaded before Build")
+			require.NoError(t, d.Pool.Ping(context.Background()))
+			require.True(t, d.NATS.IsConnected())
+			return once{}, nil
+		}), nil
+	})
 	require.NoError(t, err)
 	require.NotNil(t, got.Pool)
 	require.NotNil(t, got.Registry)
 
 	var delivererCfg config.Deliverer
-	err = run(Spec{Name: "deliverer", Config: &delivererCfg, Build: func(d Deps) (Service, error) {
-		require.Nil(t, d.Pool, "the deliverer has no database")
-		return once{}, nil
-	}})
+	err = run(&delivererCfg, func() (Plan, error) {
+		return plan("deliverer", delivererCfg.Common, "", func(d Deps) (Service, error) {
+			require.Nil(t, d.Pool, "the deliverer has no database")
+			return once{}, nil
+		}), nil
+	})
 	require.NoError(t, err)
 }
 
@@ -55,14 +64,18 @@ func TestFailuresAreReported(t *testing.T) {
 	t.Setenv("HAMMER_DATABASE_URL", "")
 
 	var cfg config.Recorder
-	err := run(Spec{Name: "recorder", Config: &cfg, Build: func(Deps) (Service, error) {
-		t.Fatal("Build ran with a configuration that does not validate")
-		return nil, nil
-	}})
+	err := run(&cfg, func() (Plan, error) {
+		return plan("recorder", cfg.Common, cfg.DatabaseURL, func(Deps) (Service, error) {
+			t.Fatal("Build ran with a configuration that does not validate")
+			return nil, nil
+		}), nil
+	})
 	require.ErrorContains(t, err, "HAMMER_DATABASE_URL is not set")
 
 	var dcfg config.Deliverer
 	boom := errors.New("boom")
-	err = run(Spec{Name: "deliverer", Config: &dcfg, Build: func(Deps) (Service, error) { return once{err: boom}, nil }})
+	err = run(&dcfg, func() (Plan, error) {
+		return plan("deliverer", dcfg.Common, "", func(Deps) (Service, error) { return once{err: boom}, nil }), nil
+	})
 	require.ErrorIs(t, err, boom)
 }
