@@ -140,10 +140,12 @@ func (s *Service) record(ev events.Delivery, target events.Target, started time.
 	}
 	log.Debug("attempt made", zap.String("result", resp.Result), zap.Int("status", resp.Status),
 		zap.Duration("duration", resp.Duration), zap.String("delivery_status", attempt.Status))
-	p := &plan{}
-	if err := p.add(events.EventSubject(events.KindAttempt, ev.SubscriptionID), attempt.AttemptID, &attempt, false); err != nil {
+	data, err := encodeAttempt(&attempt, s.maxEventBytes())
+	if err != nil {
 		return nil, err
 	}
+	p := &plan{}
+	p.addEncoded(events.EventSubject(events.KindAttempt, ev.SubscriptionID), attempt.AttemptID, data, false)
 	switch attempt.Status {
 	case events.StatusCompleted:
 		return p, s.planEnd(p, ev, target, events.StatusCompleted, "", ev.Attempt, log)

@@ -2,6 +2,8 @@ package deliverer
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"time"
 
@@ -20,6 +22,9 @@ const (
 	// acknowledged by JetStream; beyond it a publish waits (stallWait).
 	maxPendingPublishes = 4096
 	stallWait           = 5 * time.Second
+	// eventHeadroom is what a published event needs beside its data (the
+	// subject, Nats-Msg-Id and traceparent), with room to spare.
+	eventHeadroom = 4 << 10
 )
 
 // plan is what an attempt (or a decision to end a delivery without one)
@@ -46,11 +51,88 @@ func (p *plan) add(subject, id string, payload any, afterPrevious bool) error {
 	if err != nil {
 		return fmt.Errorf("%w: %w", errMalformed, err)
 	}
+	p.addEncoded(subject, id, data, afterPrevious)
+	return nil
+}
+
+// addEncoded is add of a payload already encoded.
+func (p *plan) addEncoded(subject, id string, data []byte, afterPrevious bool) {
 	msg := nats.NewMsg(subject)
 	msg.Data = data
 	msg.Header.Set(events.HeaderMsgID, id)
 	p.steps = append(p.steps, step{msg: msg, afterPrevious: afterPrevious})
-	return nil
+}
+
+// maxEventBytes is the most data an event of this deliverer may have: what
+// the server accepts (nats.Conn.MaxPayload) less the headroom of its
+// subject and headers.
+func (s *Service) maxEventBytes() int {
+	return int(s.nc.MaxPayload()) - eventHeadroom
+}
+
+// encodeAttempt encodes a, cutting its recorded texts until the event fits
+// in limit bytes. Each text is already bounded when the attempt is made;
+// this holds whatever the server's max payload is and however much the
+// receiver's bytes grow when escaped (a '<' takes six). An event that is
+// too large would fail to publish on every try, so it is cut, never
+// retried: the text longest once encoded first, until the event fits.
+func encodeAttempt(a *events.Attempt, limit int) ([]byte, error) {
+	for {
+		data, err := events.Encode(a)
+		if err != nil {
+			return nil, fmt.Errorf("%w: %w", errMalformed, err)
+		}
+		over := len(data) - limit
+		if over <= 0 {
+			return data, nil
+		}
+		text, what := longestEncoded(a)
+		if len(*text) == 0 {
+			return nil, fmt.Errorf("%w: an attempt event of %d bytes exceeds %d bytes without its request and response", errMalformed, len(data), limit)
+		}
+		encoded, err := json.Marshal(*text)
+		if err != nil {
+			return nil, fmt.Errorf("%w: %w", errMalformed, err)
+		}
+		// Take what is over from the text, at most half of it at a time
+		// (so that a second text keeps its share), in the text's own bytes,
+		// with the marker's room.
+		less := min(over, len(encoded)/2)
+		keep := int(int64(len(*text))*int64(len(encoded)-less)/int64(len(encoded))) - len(cutMarker) - 2*len(what)
+		if keep < len(cutMarker)+2*len(what) {
+			*text = ""
+			continue
+		}
+		*text = cut(*text, keep, what)
+	}
+}
+
+// longestEncoded is the recorded text of a that takes the most bytes once
+// encoded, and its name for the marker of a cut.
+func longestEncoded(a *events.Attempt) (*string, string) {
+	text, what, most := &a.Response, "response", escapedLen(a.Response)
+	if n := escapedLen(a.Request); n > most {
+		text, what, most = &a.Request, "request", n
+	}
+	if escapedLen(a.Error) > most {
+		text, what = &a.Error, "error"
+	}
+	return text, what
+}
+
+// escapedLen is about how many bytes s takes in JSON: the six of \u003c
+// for '<', '>' and '&', two for a quote, a backslash and a control.
+func escapedLen(s string) int {
+	n := len(s)
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c == '<' || c == '>' || c == '&' || c < 0x20:
+			n += 5
+		case c == '"' || c == '\\':
+			n++
+		}
+	}
+	return n
 }
 
 // publish sends the plan's events and waits for JetStream to acknowledge
@@ -109,8 +191,13 @@ func (s *Service) await(ctx context.Context, pending []inFlight) error {
 }
 
 // publishAgain retries one publish until it is acknowledged or ctx ends.
+// An event over the server's max payload is never published again: it
+// would fail every time.
 func (s *Service) publishAgain(ctx context.Context, msg *nats.Msg, err error) error {
 	for {
+		if errors.Is(err, nats.ErrMaxPayload) {
+			return fmt.Errorf("%w: publishing %s: %w", errMalformed, msg.Header.Get(events.HeaderMsgID), err)
+		}
 		select {
 		case <-ctx.Done():
 			return fmt.Errorf("publishing %s: %w", msg.Header.Get(events.HeaderMsgID), err)

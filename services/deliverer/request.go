@@ -15,6 +15,7 @@ import (
 	"strconv"
 	"syscall"
 	"time"
+	"unicode/utf8"
 
 	"github.com/hammer-webhooks/hammer/platform/events"
 	"github.com/hammer-webhooks/hammer/platform/tracing"
@@ -23,8 +24,20 @@ import (
 	"github.com/hammer-webhooks/hammer/services/deliverer/ssrf"
 )
 
-// MaxRecordedResponseBody is how much of a response body an attempt keeps.
+// MaxRecordedResponseBody is how much of a response body an attempt keeps,
+// the marker of a cut included.
 const MaxRecordedResponseBody = 64 << 10
+
+// MaxRecordedRequestBody is how much of the request body an attempt keeps,
+// the marker of a cut included. The body is the message's envelope, and the
+// message's data is kept in full by MESSAGES and the messages table: the
+// attempt need not carry it a second time.
+const MaxRecordedRequestBody = 64 << 10
+
+// MaxResponseHeaderBytes bounds the response headers a receiver may send
+// (the transport refuses more, which makes a failed attempt), and the
+// recorded headers of a request or a response.
+const MaxResponseHeaderBytes = 64 << 10
 
 // envelope is the body a receiver gets, as the original hammer sent it.
 type envelope struct {
@@ -119,6 +132,9 @@ func newClient(guard *ssrf.Guard, concurrency int) *http.Client {
 			IdleConnTimeout:       90 * time.Second,
 			TLSHandshakeTimeout:   10 * time.Second,
 			ExpectContinueTimeout: time.Second,
+			// Go's default is 10 MiB: headers that size would make an
+			// attempt no event can carry.
+			MaxResponseHeaderBytes: MaxResponseHeaderBytes,
 		},
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 	}
@@ -161,7 +177,8 @@ func send(stop context.Context, client *http.Client, out outgoing, now time.Time
 		r.Result, r.Error = classify(ctx, err, out.Timeout)
 		return r
 	}
-	body, _ := io.ReadAll(io.LimitReader(resp.Body, MaxRecordedResponseBody))
+	// One byte more than is kept tells a cut body from one that fits.
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, MaxRecordedResponseBody+1))
 	_ = resp.Body.Close()
 	r.Duration = time.Since(start)
 	if stop.Err() != nil {
@@ -243,34 +260,59 @@ func classify(ctx context.Context, err error, timeout time.Duration) (result, te
 }
 
 // rawRequest writes req as HTTP/1.1 text, as the attempt records it: with
-// the length of the body sent, and the body as recorded.
+// the length of the body sent, and the body as recorded (secret redacted),
+// headers and body each cut to what an attempt keeps.
 func rawRequest(req *http.Request, body, recorded []byte) string {
 	if recorded == nil {
 		recorded = body
 	}
-	var b bytes.Buffer
-	b.Grow(len(recorded) + 512) // the request line and hammer's headers fit
-	fmt.Fprintf(&b, "%s %s HTTP/1.1\r\nHost: %s\r\n", req.Method, req.URL.RequestURI(), req.URL.Host)
+	var head bytes.Buffer
+	fmt.Fprintf(&head, "%s %s HTTP/1.1\r\nHost: %s\r\n", req.Method, req.URL.RequestURI(), req.URL.Host)
 	h := req.Header.Clone()
 	h.Set("Content-Length", strconv.Itoa(len(body)))
-	_ = h.Write(&b)
-	b.WriteString("\r\n")
-	b.Write(recorded)
-	return b.String()
+	_ = h.Write(&head)
+	return rawMessage(head.Bytes(), recorded, MaxRecordedRequestBody)
 }
 
 // rawResponse writes resp's status line and headers and the part of its
-// body that was read.
+// body that was read, each cut to what an attempt keeps.
 func rawResponse(resp *http.Response, body []byte) string {
-	var b bytes.Buffer
-	b.Grow(len(body) + 256 + 64*len(resp.Header))
-	fmt.Fprintf(&b, "%s %s\r\n", resp.Proto, resp.Status)
+	var head bytes.Buffer
+	fmt.Fprintf(&head, "%s %s\r\n", resp.Proto, resp.Status)
 	h := resp.Header.Clone()
 	if resp.ContentLength >= 0 && h.Get("Content-Length") == "" {
 		h.Set("Content-Length", strconv.FormatInt(resp.ContentLength, 10))
 	}
-	_ = h.Write(&b)
+	_ = h.Write(&head)
+	return rawMessage(head.Bytes(), body, MaxRecordedResponseBody)
+}
+
+// rawMessage joins a start line with its headers, and a body, as HTTP text,
+// cutting the head at MaxResponseHeaderBytes and the body at maxBody.
+func rawMessage(head, body []byte, maxBody int) string {
+	head = cut(head, MaxResponseHeaderBytes, "headers")
+	body = cut(body, maxBody, "body")
+	var b bytes.Buffer
+	b.Grow(len(head) + 2 + len(body))
+	b.Write(head)
 	b.WriteString("\r\n")
 	b.Write(body)
 	return b.String()
+}
+
+// cutMarker ends a recorded text that hammer cut, so that nobody reading
+// the attempt takes the text for all the receiver sent or was sent.
+const cutMarker = "\r\n[hammer: %s cut here, %d bytes recorded]\r\n"
+
+// cut keeps at most limit bytes of text, the marker included, cutting at a
+// UTF-8 boundary.
+func cut[T ~string | ~[]byte](text T, limit int, what string) T {
+	if len(text) <= limit {
+		return text
+	}
+	keep := max(limit-len(fmt.Sprintf(cutMarker, what, limit)), 0)
+	for keep > 0 && !utf8.RuneStart(text[keep]) {
+		keep--
+	}
+	return T(string(text[:keep]) + fmt.Sprintf(cutMarker, what, keep))
 }
