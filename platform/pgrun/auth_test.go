@@ -79,6 +79,12 @@ func TestTrustClusterIsConverted(t *testing.T) {
 	require.NoError(t, again.Stop())
 
 	third := start(t, dir)
-	require.Equal(t, again.URL(), third.URL(), "the password is kept")
+	// The port may differ (another test can take it meanwhile); the
+	// password may not.
+	before, err := url.Parse(again.URL())
+	require.NoError(t, err)
+	after, err := url.Parse(third.URL())
+	require.NoError(t, err)
+	require.Equal(t, before.User.String(), after.User.String(), "the password is kept")
 	require.Equal(t, 1, count(t, third.URL(), "SELECT count(*) FROM kept"))
 }
