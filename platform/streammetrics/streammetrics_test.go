@@ -52,6 +52,10 @@ func TestReportsConsumerState(t *testing.T) {
 		_, err := n.JS.Publish(ctx, events.MessageSubject("orders"), fmt.Appendf(nil, "m%d", i))
 		require.NoError(t, err)
 	}
+	// The consumer counts a stored message a moment after its PubAck.
+	testkit.Eventually(t, 5*time.Second, func() bool {
+		return testutil.GatherAndCompare(reg, strings.NewReader(series(map[Consumer][3]int{fanout: {3, 0, 0}})), gauges()...) == nil
+	}, "the consumer never counted the 3 messages")
 	require.NoError(t, testutil.GatherAndCompare(reg, strings.NewReader(series(map[Consumer][3]int{fanout: {3, 0, 0}})), gauges()...))
 
 	consumer, err := n.JS.Consumer(ctx, fanout.Stream, fanout.Name)
